@@ -1,0 +1,1 @@
+"""Generators and discriminators, one GAN family per file."""
