@@ -1,0 +1,66 @@
+"""Fields every ganjax config has, and the datasets the variants name.
+
+Each experiment's config file imports `base_config()` and overrides a few
+fields. Configs are locked by the entry points, so `--config.nmu_steps=10`
+(a typo) is an error that names the key.
+"""
+
+import ml_collections
+
+# name -> (TFDS dataset, resolution, channels, centre crop or 0)
+DATASETS = {
+    "digits": ("digits", 16, 1, 0),
+    "mnist": ("mnist", 32, 1, 0),
+    "fashion_mnist": ("fashion_mnist", 32, 1, 0),
+    "cifar10": ("cifar10", 32, 3, 0),
+    "celeb_a": ("celeb_a", 64, 3, 140),
+}
+
+
+def parse_variant(arg: str | None, valid) -> str:
+  """`--config=file.py:VARIANT` -> VARIANT, checked against `valid`."""
+  variant = arg or valid[0]
+  if variant not in valid:
+    raise ValueError(f"unknown config variant {variant!r}; valid: {', '.join(valid)}")
+  return variant
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Model.
+  c.model = "dcgan"               # dcgan | mlp
+  c.latent_dim = 100
+  c.width = 64                    # DCGAN: filters of the widest-resolution layer
+  c.hidden = (256, 256)           # MLP: hidden layer widths
+  c.upsample = "transposed"       # DCGAN generator: transposed | resize
+  c.d_normalization = "batch"     # DCGAN discriminator: batch | layer | none
+  # Objective.
+  c.objective = "adversarial"     # the train step, see ganjax.train.OBJECTIVES
+  c.loss = "non_saturating"       # see ganjax.losses.LOSS_FAMILIES
+  c.label_smoothing = 0.0         # one-sided: the real target is 1 - label_smoothing
+  c.d_steps = 1                   # discriminator updates per generator update
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999))
+  c.ema_decay = 0.0               # > 0 keeps an EMA of G for samples (e.g. 0.999)
+  # Data.
+  c.dataset = "digits"
+  c.train_split = "train"
+  c.data_dir = ""                 # "" = TFDS's default (~/tensorflow_datasets)
+  c.resolution = 16
+  c.channels = 1
+  c.center_crop = 0               # side of a central square crop before resizing; 0 = none
+  c.batch_size = 64               # global, over all devices and processes
+  # Loop.
+  c.num_steps = 2000
+  c.seed = 0
+  c.log_every = 50
+  c.sample_every = 500
+  c.checkpoint_every = 500
+  c.keep_checkpoints = 3
+  c.num_sample_images = 64
+  return c
+
+
+def set_dataset(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  c.dataset, c.resolution, c.channels, c.center_crop = DATASETS[name]
+  return c

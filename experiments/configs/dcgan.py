@@ -1,0 +1,31 @@
+"""DCGAN (Radford et al. 2016): strided convs, BatchNorm, Adam 2e-4 / beta1 0.5.
+
+  python -m experiments.dcgan --config=experiments/configs/dcgan.py            # digits, offline
+  python -m experiments.dcgan --config=experiments/configs/dcgan.py:mnist      # 32x32
+  python -m experiments.dcgan --config=experiments/configs/dcgan.py:cifar10    # 32x32 RGB
+  python -m experiments.dcgan --config=experiments/configs/dcgan.py:celeb_a    # 64x64, crop 140
+
+Override any field: `--config.num_steps=500 --config.upsample=resize`.
+"""
+
+from experiments.configs import common
+
+VARIANTS = ("digits", "mnist", "fashion_mnist", "cifar10", "celeb_a")
+
+
+def get_config(arg=None):
+  variant = common.parse_variant(arg, VARIANTS)
+  c = common.set_dataset(common.base_config(), variant)
+  c.model = "dcgan"
+  c.latent_dim = 100
+  if variant == "digits":
+    # 1,497 8x8 training digits upscaled to 16x16: a small, fast network.
+    c.width = 32
+    c.num_steps = 3000
+    c.sample_every = 500
+  else:
+    c.width = 64
+    c.num_steps = 20000
+    c.sample_every = 1000
+    c.checkpoint_every = 1000
+  return c

@@ -1,0 +1,46 @@
+"""What every training entry point shares: flags, then train_and_evaluate.
+
+`python -m experiments.<name> --config=experiments/configs/<name>.py[:variant]
+[--config.key=value ...] [--workdir=DIR] [--distributed]`
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+
+def main(name: str):
+  """Defines the flags of entry point `name` and runs it."""
+  config_flags.DEFINE_config_file(
+      "config", f"experiments/configs/{name}.py",
+      "Config file, optionally with a variant: path.py:variant.", lock_config=True)
+  flags.DEFINE_string("workdir", None,
+                      f"Work directory for checkpoints, samples and metrics "
+                      f"(default: workdirs/{name}_<dataset>).")
+  flags.DEFINE_bool("distributed", False,
+                    "Call jax.distributed.initialize() first (multi-host TPU/GPU runs).")
+
+  def run(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+    if flags.FLAGS.distributed:
+      jax.distributed.initialize()
+    from ganjax import train
+    from ganjax.checkpoint import CheckpointError
+    from ganjax.data import DatasetNotFoundError
+    config = flags.FLAGS.config
+    workdir = flags.FLAGS.workdir or os.path.join("workdirs", f"{name}_{config.dataset}")
+    logging.info("config:\n%s", config)
+    try:
+      train.train_and_evaluate(config, workdir)
+    except (train.ConfigError, DatasetNotFoundError, CheckpointError) as e:
+      # A user error: one clear line, no traceback.
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(run)

@@ -1,0 +1,42 @@
+"""Writes a grid of samples from the latest checkpoint of a work directory.
+
+  python -m experiments.sample --workdir=workdirs/dcgan_digits --num=64 --out=samples.png
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("workdir", None, "A trained work directory.", required=True)
+flags.DEFINE_integer("num", 64, "Number of samples.")
+flags.DEFINE_string("out", None, "Output PNG (default: <workdir>/samples/sample.png).")
+flags.DEFINE_integer("seed", 0, "Seed for z.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  from ganjax import images
+  from ganjax.checkpoint import CheckpointError
+  from ganjax.restore import load_trained
+
+  try:
+    config, state = load_trained(FLAGS.workdir)
+  except (FileNotFoundError, CheckpointError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  import jax
+  from ganjax import steps, train
+  z = steps.sample_latent(jax.random.key(FLAGS.seed), FLAGS.num, config.latent_dim)
+  samples = jax.device_get(train.make_sampler(config)(state, z))
+  out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", "sample.png")
+  grid = images.make_grid(samples)
+  images.save_png(out, grid, scale=max(1, 256 // grid.shape[0]))
+  print(f"wrote {FLAGS.num} samples from step {int(state.step)} to {out}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,120 @@
+"""DCGAN: the all-convolutional generator and discriminator.
+
+Radford, Metz & Chintala 2016, "Unsupervised Representation Learning with Deep
+Convolutional Generative Adversarial Networks", https://arxiv.org/abs/1511.06434.
+
+No pooling, strided convolutions, BatchNorm (not on the generator's output nor
+the discriminator's input), ReLU in G, LeakyReLU 0.2 in D, tanh output, weights
+drawn from N(0, 0.02) and BatchNorm scales from N(1, 0.02). At 64x64 with nz=100
+and 64 filters this is exactly the network of the paper and of PyTorch's example:
+3,576,704 generator and 2,765,568 discriminator parameters.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax import layers
+
+RESOLUTIONS = (16, 32, 64, 128)
+UPSAMPLING = ("transposed", "resize")
+NORMALIZATIONS = ("batch", "layer", "none")
+
+conv_init = nn.initializers.normal(0.02)
+
+
+def scale_init(key, shape, dtype=jnp.float32):
+  """BatchNorm scale ~ N(1, 0.02), as in the DCGAN paper's code."""
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def num_stages(resolution: int) -> int:
+  """Number of 2x stages between 4x4 and `resolution`."""
+  if resolution not in RESOLUTIONS:
+    raise ValueError(f"DCGAN resolution must be one of {RESOLUTIONS}, got {resolution}")
+  return int(math.log2(resolution)) - 2
+
+
+def batch_norm(train: bool):
+  # PyTorch's momentum 0.1 is flax's 0.9 (flax weighs the old average).
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      scale_init=scale_init)
+
+
+class DCGANGenerator(nn.Module):
+  """z (B, latent_dim) -> image (B, resolution, resolution, channels) in [-1, 1].
+
+  `upsample` picks how each 2x stage grows the image: "transposed" (a 4x4,
+  stride-2 transposed convolution, the paper's choice, computed in its fast
+  exact sub-pixel form) or "resize" (nearest-neighbour upsampling then a 3x3
+  convolution, which avoids checkerboard artifacts: Odena et al. 2016,
+  https://distill.pub/2016/deconv-checkerboard/).
+  """
+
+  resolution: int = 64
+  channels: int = 3
+  width: int = 64
+  upsample: str = "transposed"
+
+  def _up(self, features: int):
+    if self.upsample == "transposed":
+      return layers.ConvTranspose4x4S2(features, use_bias=False, kernel_init=conv_init)
+    if self.upsample == "resize":
+      return layers.ResizeConv(features, use_bias=False, kernel_init=conv_init)
+    raise ValueError(f"upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    n = num_stages(self.resolution)
+    x = z.reshape((z.shape[0], 1, 1, z.shape[-1]))
+    # 1x1 -> 4x4: a 4x4 transposed convolution, i.e. a dense layer to a 4x4 map.
+    x = nn.ConvTranspose(self.width * 2 ** (n - 1), (4, 4), padding="VALID",
+                         use_bias=False, kernel_init=conv_init)(x)
+    x = nn.relu(batch_norm(train)(x))
+    for i in range(n - 1):
+      x = self._up(self.width * 2 ** (n - 2 - i))(x)
+      x = nn.relu(batch_norm(train)(x))
+    x = self._up(self.channels)(x)
+    return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+  """image (B, resolution, resolution, C) -> logit (B,).
+
+  `normalization`: "batch" (the paper), "layer" or "none" (WGAN-GP's critic
+  must not use BatchNorm: the penalty is per example). The features before the
+  last convolution are sown as `intermediates/features` for feature matching.
+  """
+
+  resolution: int = 64
+  width: int = 64
+  normalization: str = "batch"
+  negative_slope: float = 0.2
+
+  def _norm(self, train: bool):
+    if self.normalization == "batch":
+      return batch_norm(train)
+    if self.normalization == "layer":
+      return nn.LayerNorm(epsilon=1e-5)
+    if self.normalization == "none":
+      return lambda x: x
+    raise ValueError(
+        f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    n = num_stages(self.resolution)
+    if x.shape[1:3] != (self.resolution, self.resolution):
+      raise ValueError(
+          f"discriminator expects {self.resolution}x{self.resolution} images, got {x.shape}")
+    for i in range(n):
+      x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                  use_bias=False, kernel_init=conv_init)(x)
+      if i > 0:  # No normalisation on the input layer (paper, section 3).
+        x = self._norm(train)(x)
+      x = nn.leaky_relu(x, self.negative_slope)
+    self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
+    x = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init)(x)
+    return x.reshape((x.shape[0],))

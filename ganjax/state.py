@@ -1,0 +1,80 @@
+"""GANState: the immutable generator/discriminator pair that a train step updates.
+
+Nothing here mutates: a step returns a new GANState. Creating one is a pure
+function of (rng, modules, optimizers, sample inputs).
+"""
+
+from typing import Any
+
+import flax.struct as struct
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class NetState(train_state.TrainState):
+  """One network: params, BatchNorm statistics (or an empty dict), optimizer state."""
+
+  batch_stats: Any = struct.field(default_factory=dict)
+
+  def variables(self, params=None):
+    """The variables dict for `apply_fn`, optionally with other params."""
+    params = self.params if params is None else params
+    if self.batch_stats:
+      return {"params": params, "batch_stats": self.batch_stats}
+    return {"params": params}
+
+
+class GANState(struct.PyTreeNode):
+  """The (G, D) pair, the generator step count and the generator's EMA.
+
+  `ema_params` is None when EMA is disabled; otherwise an exponential moving
+  average of the generator's params (Yazici et al. 2019, "The Unusual
+  Effectiveness of Averaging in GAN Training"), used for samples.
+  """
+
+  step: jax.Array
+  generator: NetState
+  discriminator: NetState
+  ema_params: Any = None
+
+  def sampling_variables(self):
+    """Generator variables for sampling: EMA params when kept, else the live ones."""
+    return self.generator.variables(self.ema_params)
+
+
+def _init_net(rng, module, sample_input, tx):
+  variables = module.init(rng, sample_input, train=False)
+  return NetState.create(apply_fn=module.apply, params=variables["params"], tx=tx,
+                         batch_stats=variables.get("batch_stats", {}))
+
+
+def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminator_tx,
+                     sample_z, sample_x, use_ema: bool = False) -> GANState:
+  """Initialises both networks and their optimizers.
+
+  Args:
+    rng: a PRNG key.
+    generator, discriminator: flax modules called as `module(x, train=...)`.
+    generator_tx, discriminator_tx: optax optimizers.
+    sample_z: a latent batch (only its shape and dtype matter).
+    sample_x: an image batch (only its shape and dtype matter).
+    use_ema: keep an EMA copy of the generator params.
+  """
+  g_rng, d_rng = jax.random.split(rng)
+  g = _init_net(g_rng, generator, sample_z, generator_tx)
+  d = _init_net(d_rng, discriminator, sample_x, discriminator_tx)
+  ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
+  return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
+                  ema_params=ema)
+
+
+def update_ema(ema_params, params, decay: float):
+  """ema <- decay * ema + (1 - decay) * params."""
+  return optax.incremental_update(params, ema_params, step_size=1.0 - decay)
+
+
+def count_params(params) -> int:
+  """Number of scalars in a params pytree."""
+  return sum(x.size for x in jax.tree.leaves(params))

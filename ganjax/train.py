@@ -1,0 +1,272 @@
+"""train_and_evaluate(config, workdir): the loop that ties ganjax together.
+
+Sections: set-up (config checks, mesh, state), input, the compiled step,
+checkpoint/resume, and the loop's periodic outputs (metrics.jsonl,
+TensorBoard, sample grids, checkpoints, a progress line).
+"""
+
+import functools
+import itertools
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from ganjax import data, images, losses, models, parallel, steps
+from ganjax.checkpoint import Checkpointer
+from ganjax.state import GANState, create_gan_state
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+class ConfigError(ValueError):
+  """A config field has a value ganjax cannot use."""
+
+
+# --------------------------------------------------------------------------- build
+
+
+def build_optimizers(config):
+  """(generator, discriminator) optax optimizers from `config.optimizer`."""
+  o = config.optimizer
+  if o.name == "adam":
+    make = functools.partial(optax.adam, b1=o.b1, b2=o.b2)
+  elif o.name == "rmsprop":  # WGAN (Arjovsky et al. 2017) trains with RMSProp.
+    make = optax.rmsprop
+  else:
+    raise ConfigError(f"unknown optimizer {o.name!r}; valid: {', '.join(OPTIMIZERS)}")
+  return make(o.g_learning_rate), make(o.d_learning_rate)
+
+
+def build_losses(config):
+  """(generator_loss_fn, discriminator_loss_fn) from `config.loss`."""
+  hparams = {}
+  if config.label_smoothing:
+    if config.loss not in ("minimax", "non_saturating"):
+      raise ConfigError(f"label_smoothing applies to the minimax and non_saturating "
+                        f"losses, not {config.loss!r}")
+    hparams["label_smoothing"] = config.label_smoothing
+  try:
+    return losses.get_loss_pair(config.loss, **hparams)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+def _adversarial(config):
+  g_loss_fn, d_loss_fn = build_losses(config)
+  return functools.partial(steps.adversarial_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
+                           latent_dim=config.latent_dim,
+                           ema_decay=config.ema_decay or None)
+
+
+# objective name -> fn(config) -> step(state, batch, rng) -> (state, metrics)
+OBJECTIVES = {"adversarial": _adversarial}
+
+
+def build_step(config):
+  if config.objective not in OBJECTIVES:
+    raise ConfigError(f"unknown objective {config.objective!r}; "
+                      f"valid: {', '.join(sorted(OBJECTIVES))}")
+  return OBJECTIVES[config.objective](config)
+
+
+def create_state(config, rng) -> GANState:
+  """A fresh GANState for `config` (pure: same rng, same state)."""
+  generator, discriminator = models.build(config)
+  g_tx, d_tx = build_optimizers(config)
+  shape = (1, config.resolution, config.resolution, config.channels)
+  return create_gan_state(rng, generator=generator, discriminator=discriminator,
+                          generator_tx=g_tx, discriminator_tx=d_tx,
+                          sample_z=jnp.zeros((1, config.latent_dim)),
+                          sample_x=jnp.zeros(shape), use_ema=config.ema_decay > 0)
+
+
+def make_sampler(config):
+  """A jitted fn(state, z) -> images, the generator in inference mode."""
+  generator, _ = models.build(config)
+
+  @jax.jit
+  def sample(state, z):
+    return generator.apply(state.sampling_variables(), z, train=False)
+
+  return sample
+
+
+def check_config(config):
+  """Fails early, in one line, on values that would fail deep inside JAX."""
+  if config.num_steps < 0:
+    raise ConfigError(f"num_steps must be >= 0, got {config.num_steps}")
+  if config.batch_size < 1 or config.d_steps < 1:
+    raise ConfigError("batch_size and d_steps must be >= 1")
+  if not 0 <= config.ema_decay < 1:
+    raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+  if config.model not in models.MODELS:
+    raise ConfigError(f"unknown model {config.model!r}; valid: {', '.join(models.MODELS)}")
+  build_step(config)  # Checks the objective and its losses.
+  build_optimizers(config)
+
+
+# --------------------------------------------------------------------------- input
+
+
+def input_batches(config, *, local_batch_size: int, skip: int = 0):
+  """Yields {'image': (d_steps, B, H, W, C), ...}: one real minibatch per D update.
+
+  `skip` generator steps are skipped (a resumed run sees the batches an
+  uninterrupted one would).
+  """
+  it = data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
+                 resolution=config.resolution, channels=config.channels,
+                 seed=config.seed, data_dir=config.data_dir or None,
+                 center_crop=config.center_crop or None)
+  it = itertools.islice(it, skip * config.d_steps, None)
+  while True:
+    group = list(itertools.islice(it, config.d_steps))
+    if len(group) < config.d_steps:
+      return
+    yield jax.tree.map(lambda *xs: np.stack(xs), *group)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class Outputs:
+  """metrics.jsonl, TensorBoard and sample grids; only process 0 writes."""
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self.active = jax.process_index() == 0
+    self._tb = None
+    if self.active:
+      import tensorflow as tf  # Only for its summary writer; already loaded by tf.data.
+      self._tf = tf
+      self._tb = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+
+  def scalars(self, step: int, scalars: dict):
+    if not self.active:
+      return
+    with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps({"step": step, **scalars}) + "\n")
+    with self._tb.as_default():
+      for k, v in scalars.items():
+        self._tf.summary.scalar(k, v, step=step)
+    self._tb.flush()
+
+  def samples(self, step: int, batch) -> str | None:
+    if not self.active:
+      return None
+    grid = images.make_grid(batch)
+    scale = max(1, 256 // grid.shape[0])
+    path = images.save_png(os.path.join(self.workdir, "samples", f"step_{step:06d}.png"),
+                           grid, scale=scale)
+    with self._tb.as_default():
+      self._tf.summary.image("samples", grid[None], step=step)
+    self._tb.flush()
+    return path
+
+
+def _fetch(tree):
+  """Replicated device arrays -> numpy, on every process."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
+
+
+def _eta(seconds: float) -> str:
+  m, s = divmod(int(seconds), 60)
+  h, m = divmod(m, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def train_and_evaluate(config, workdir: str) -> GANState:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint.
+
+  Writes `config.json`, `metrics.jsonl`, `samples/step_*.png`, `tensorboard/`
+  and `checkpoints/` under `workdir`; returns the final GANState.
+  """
+  check_config(config)
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  # Mesh and state.
+  mesh = parallel.make_mesh()
+  local_batch = parallel.local_batch_size(config.batch_size, mesh)
+  repl = parallel.replicated(mesh)
+  init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
+  state = jax.jit(functools.partial(create_state, config), out_shardings=repl)(init_rng)
+  logging.info("generator: %d params, discriminator: %d params, %d devices",
+               sum(x.size for x in jax.tree.leaves(state.generator.params)),
+               sum(x.size for x in jax.tree.leaves(state.discriminator.params)),
+               mesh.devices.size)
+
+  # Checkpoint and resume.
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"),
+                      save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+  start = 0
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    start = int(_fetch(state.step))
+    logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
+
+  # Input and step.
+  batches = input_batches(config, local_batch_size=local_batch, skip=start)
+  step_fn = jax.jit(build_step(config),
+                    in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
+                    out_shardings=(repl, repl), donate_argnums=0)
+  sampler = make_sampler(config)
+  fixed_z = steps.sample_latent(sample_rng, config.num_sample_images, config.latent_dim)
+  outputs = Outputs(workdir)
+
+  def emit_samples(step):
+    path = outputs.samples(step, _fetch(sampler(state, fixed_z)))
+    if path:
+      logging.info("wrote %s", path)
+
+  step = start
+  t_last, step_last, t_start = time.time(), start, time.time()
+  try:
+    for step in range(start + 1, config.num_steps + 1):
+      batch = next(batches, None)
+      if batch is None:
+        raise RuntimeError(f"dataset {config.dataset!r} ran out of batches")
+      state, metrics = step_fn(state, parallel.put_batch(batch, mesh, 1), step_rng)
+      if step == start + 1:
+        jax.block_until_ready(state)
+        logging.info("first step (compile included) took %.1f s", time.time() - t_start)
+        t_last, step_last = time.time(), step
+      if step % config.log_every == 0 or step == config.num_steps:
+        scalars = {k: float(v) for k, v in _fetch(metrics).items()}
+        now = time.time()
+        sps = (step - step_last) / max(now - t_last, 1e-9) if step > step_last else 0.0
+        t_last, step_last = now, step
+        scalars["steps_per_sec"] = sps
+        outputs.scalars(step, scalars)
+        eta = _eta((config.num_steps - step) / sps) if sps else "?"
+        logging.info("step %d/%d | %.2f steps/s | ETA %s | d_loss %.4f | g_loss %.4f",
+                     step, config.num_steps, sps, eta, scalars["d_loss"], scalars["g_loss"])
+      if step % config.sample_every == 0 and step != config.num_steps:
+        emit_samples(step)
+      ckpt.save(step, state)
+  except KeyboardInterrupt:
+    # Keep what was trained: save the last finished step, then stop.
+    logging.warning("interrupted: saving the checkpoint of step %d", int(_fetch(state.step)))
+    ckpt.save(int(_fetch(state.step)), state, force=True)
+    ckpt.close()
+    raise
+
+  final = int(_fetch(state.step))
+  if final not in ckpt.all_steps():
+    ckpt.save(final, state, force=True)
+  ckpt.close()
+  emit_samples(final)
+  logging.info("done: step %d in %s", final, workdir)
+  return state

@@ -1,0 +1,168 @@
+"""The pure train step: it trains, is pure, reuses G's forward pass, keeps the EMA."""
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ganjax import losses, steps, train
+from ganjax.state import GANState, update_ema
+from experiments.configs import dcgan, gan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_dcgan(**overrides):
+  c = dcgan.get_config()
+  c.width, c.latent_dim, c.batch_size = 4, 8, 8
+  for k, v in overrides.items():
+    setattr(c, k, v)
+  return c
+
+
+def _batch(c, seed=0):
+  rng = np.random.default_rng(seed)
+  shape = (c.d_steps, c.batch_size, c.resolution, c.resolution, c.channels)
+  return {"image": jnp.asarray(rng.uniform(-1, 1, shape), jnp.float32)}
+
+
+def _max_diff(a, b):
+  return max(float(jnp.max(jnp.abs(x - y))) for x, y in
+             zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.fixture(scope="module")
+def dcgan_step():
+  c = tiny_dcgan()
+  return c, jax.jit(train.build_step(c))
+
+
+def test_step_updates_both_networks_and_counts(dcgan_step):
+  c, step = dcgan_step
+  state = train.create_state(c, jax.random.key(0))
+  new, metrics = step(state, _batch(c), jax.random.key(1))
+  assert int(new.step) == 1 and int(new.generator.step) == 1
+  assert int(new.discriminator.step) == 1
+  assert _max_diff(state.generator.params, new.generator.params) > 0
+  assert _max_diff(state.discriminator.params, new.discriminator.params) > 0
+  assert _max_diff(state.generator.batch_stats, new.generator.batch_stats) > 0
+  for k in ("d_loss", "g_loss", "d_real_logit", "d_fake_logit"):
+    assert np.isfinite(float(metrics[k]))
+
+
+def test_step_is_pure_and_deterministic(dcgan_step):
+  c, step = dcgan_step
+  state = train.create_state(c, jax.random.key(0))
+  a, _ = step(state, _batch(c), jax.random.key(1))
+  b, _ = step(state, _batch(c), jax.random.key(1))
+  assert _max_diff(a.generator.params, b.generator.params) == 0
+  assert int(state.step) == 0  # The input state is untouched.
+
+
+def _reference_step(c, state, batch, rng):
+  """The textbook step: D update, then a fresh G forward pass for G's update."""
+  g_loss_fn, d_loss_fn = train.build_losses(c)
+  key = jax.random.split(jax.random.fold_in(rng, state.step), 1)[0]
+  g, d = state.generator, state.discriminator
+  z = steps.sample_latent(key, c.batch_size, c.latent_dim)
+  fake, g_stats = steps.generate(g, g.params, z)
+  d, _ = steps.discriminator_update(d, batch["image"][0], jax.lax.stop_gradient(fake),
+                                    d_loss_fn)
+
+  def g_loss(p):
+    x, _ = steps.generate(g, p, z)
+    logits, _ = steps.apply_train(d, d.params, x)
+    return g_loss_fn(logits)
+
+  grads = jax.grad(g_loss)(g.params)
+  g = g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
+  return state.replace(step=state.step + 1, generator=g, discriminator=d)
+
+
+def test_reusing_the_generator_pass_equals_the_textbook_step(dcgan_step):
+  c, step = dcgan_step
+  state = train.create_state(c, jax.random.key(0))
+  fast, _ = step(state, _batch(c), jax.random.key(3))
+  ref = jax.jit(functools.partial(_reference_step, c))(state, _batch(c), jax.random.key(3))
+  assert _max_diff(fast.generator.params, ref.generator.params) < 1e-6
+  assert _max_diff(fast.discriminator.params, ref.discriminator.params) < 1e-6
+
+
+def test_d_steps_run_that_many_discriminator_updates():
+  c = gan.get_config()
+  c.hidden, c.batch_size, c.d_steps = (16,), 4, 3
+  state = train.create_state(c, jax.random.key(0))
+  new, _ = jax.jit(train.build_step(c))(state, _batch(c), jax.random.key(0))
+  assert int(new.discriminator.step) == 3 and int(new.generator.step) == 1
+
+
+def test_ema_tracks_generator():
+  c = gan.get_config()
+  c.hidden, c.batch_size, c.ema_decay = (16,), 4, 0.9
+  state = train.create_state(c, jax.random.key(0))
+  new, _ = jax.jit(train.build_step(c))(state, _batch(c), jax.random.key(0))
+  expected = update_ema(state.ema_params, new.generator.params, 0.9)
+  assert _max_diff(new.ema_params, expected) < 1e-7
+  assert _max_diff(new.ema_params, new.generator.params) > 0
+  assert train.create_state(gan.get_config(), jax.random.key(0)).ema_params is None
+
+
+def test_training_a_tiny_gan_moves_the_generator_towards_the_data():
+  """On a 1-D-like target (all images = +0.5), a few hundred steps pull G's mean there."""
+  c = gan.get_config()
+  c.hidden, c.batch_size, c.latent_dim, c.resolution = (32,), 32, 4, 2
+  c.optimizer.g_learning_rate = c.optimizer.d_learning_rate = 2e-3
+  state = train.create_state(c, jax.random.key(0))
+  step = jax.jit(train.build_step(c))
+  batch = {"image": jnp.full((1, 32, 2, 2, 1), 0.5)}
+  for i in range(300):
+    state, m = step(state, batch, jax.random.key(0))
+  sample = train.make_sampler(c)(state, jax.random.normal(jax.random.key(9), (256, 4)))
+  assert abs(float(jnp.mean(sample)) - 0.5) < 0.15
+
+
+SHARDED = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    import jax, numpy as np
+    jax.config.update("jax_disable_most_optimizations", True)
+    sys.path.insert(0, {root!r})
+    from ganjax import parallel, train
+    from experiments.configs import dcgan
+    c = dcgan.get_config(); c.width, c.latent_dim, c.batch_size = 4, 8, 8
+    assert len(jax.devices()) == 4
+    rng = np.random.default_rng(0)
+    batches = [{{"image": rng.uniform(-1, 1, (1, 8, 16, 16, 1)).astype(np.float32)}}
+               for _ in range(3)]
+
+    def run(devices):
+      mesh = parallel.make_mesh(devices)
+      repl = parallel.replicated(mesh)
+      state = jax.device_put(train.create_state(c, jax.random.key(0)), repl)
+      step = jax.jit(train.build_step(c), in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
+                     out_shardings=(repl, repl), donate_argnums=0)
+      for b in batches:
+        state, m = step(state, parallel.put_batch(b, mesh, 1), jax.random.key(1))
+      return jax.device_get(state), jax.device_get(m)
+
+    one, m1 = run(jax.devices()[:1])
+    four, m4 = run(jax.devices())
+    diffs = [float(np.max(np.abs(a - b))) for a, b in
+             zip(jax.tree.leaves((one.generator, one.discriminator)),
+                 jax.tree.leaves((four.generator, four.discriminator)))]
+    print("MAXDIFF", max(diffs), float(m1["d_loss"]), float(m4["d_loss"]))
+    assert max(diffs) < 1e-4, max(diffs)
+""")
+
+
+def test_four_devices_train_the_same_params_as_one():
+  out = subprocess.run([sys.executable, "-c", SHARDED.format(root=ROOT)], capture_output=True,
+                       text=True, timeout=300, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "MAXDIFF" in out.stdout
