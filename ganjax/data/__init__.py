@@ -1,0 +1,36 @@
+"""Input pipelines over TFDS image datasets, and the offline datasets ganjax ships.
+
+    from ganjax import data
+    data.info('digits')              # DatasetInfo(name='digits', num_examples={...}, ...)
+    batches = data.load('digits', split='train', batch_size=64, resolution=32)
+
+Importing this package registers the offline `digits` builder with TFDS and hides every GPU
+from TensorFlow: TensorFlow only runs tf.data here, and the accelerators belong to JAX.
+"""
+
+import tensorflow as tf
+
+
+def _hide_gpus_from_tensorflow() -> None:
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # TensorFlow already initialised its devices; too late to hide.
+        from absl import logging
+
+        logging.warning("ganjax.data: TensorFlow was initialised first and may use the GPU")
+
+
+_hide_gpus_from_tensorflow()
+
+from ganjax.data import digits  # noqa: E402  (registers the `digits` builder)
+from ganjax.data.pipeline import DatasetInfo, info, load  # noqa: E402
+from ganjax.data.prepare import DatasetNotFoundError, UnknownDatasetError  # noqa: E402
+
+__all__ = [
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "UnknownDatasetError",
+    "digits",
+    "info",
+    "load",
+]
