@@ -21,11 +21,10 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, save_every: int, keep: int = 3):
     self.directory = os.path.abspath(directory)
+    self.save_every = max(1, save_every)
+    # We decide when to save: Orbax's own interval also saves the first step it sees.
     self._manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep,
-                                             save_interval_steps=max(1, save_every),
-                                             create=True))
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -34,8 +33,10 @@ class Checkpointer:
     return self._manager.all_steps()
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
-    """Saves when `step` is due (or `force`); returns whether it saved."""
-    return self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    """Saves when `step` is a multiple of `save_every` (or `force`); returns whether it saved."""
+    if not force and step % self.save_every:
+      return False
+    return self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
   def restore(self, target, step: int | None = None):
     """Restores into the structure, dtypes and shardings of `target`."""

@@ -211,6 +211,13 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   # Checkpoint and resume.
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"),
                       save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+  try:
+    return _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch)
+  finally:
+    ckpt.close()  # Also on errors: Orbax must finish its writes before exit.
+
+
+def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch):
   start = 0
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
@@ -218,6 +225,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
 
   # Input and step.
+  repl = parallel.replicated(mesh)
   batches = input_batches(config, local_batch_size=local_batch, skip=start)
   step_fn = jax.jit(build_step(config),
                     in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
@@ -231,7 +239,6 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     if path:
       logging.info("wrote %s", path)
 
-  step = start
   t_last, step_last, t_start = time.time(), start, time.time()
   try:
     for step in range(start + 1, config.num_steps + 1):
@@ -260,13 +267,11 @@ def train_and_evaluate(config, workdir: str) -> GANState:
     # Keep what was trained: save the last finished step, then stop.
     logging.warning("interrupted: saving the checkpoint of step %d", int(_fetch(state.step)))
     ckpt.save(int(_fetch(state.step)), state, force=True)
-    ckpt.close()
     raise
 
   final = int(_fetch(state.step))
   if final not in ckpt.all_steps():
     ckpt.save(final, state, force=True)
-  ckpt.close()
   emit_samples(final)
   logging.info("done: step %d in %s", final, workdir)
   return state

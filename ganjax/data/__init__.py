@@ -8,7 +8,13 @@ Importing this package registers the offline `digits` builder with TFDS and hide
 from TensorFlow: TensorFlow only runs tf.data here, and the accelerators belong to JAX.
 """
 
-import tensorflow as tf
+import os
+
+# TensorFlow's C++ start-up banners (oneDNN, log init) would bury ganjax's own messages.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import tensorflow as tf  # noqa: E402
 
 
 def _hide_gpus_from_tensorflow() -> None:

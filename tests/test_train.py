@@ -1,0 +1,187 @@
+"""End to end: train_and_evaluate, resume, checkpoints, entry points, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from ganjax import train
+from ganjax.checkpoint import CheckpointError
+from ganjax.data import DatasetNotFoundError
+from ganjax.restore import load_trained
+from experiments.configs import dcgan, gan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("tfds"))
+
+
+def tiny(config, data_dir, **overrides):
+  """Shrinks a config to seconds: small widths, batch 8, a few steps."""
+  c = config
+  c.data_dir = data_dir
+  c.width, c.hidden, c.latent_dim, c.batch_size = 4, (16,), 8, 8
+  c.num_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 2, 2
+  c.num_sample_images = 4
+  for k, v in overrides.items():
+    setattr(c, k, v)
+  return c
+
+
+def _leaves(state):
+  return jax.tree.leaves(jax.device_get((state.generator, state.discriminator,
+                                         state.ema_params)))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+  """A tiny DCGAN trained 4 steps on digits, with EMA."""
+  workdir = str(tmp_path_factory.mktemp("dcgan"))
+  state = train.train_and_evaluate(tiny(dcgan.get_config(), data_dir, ema_decay=0.9), workdir)
+  return workdir, state
+
+
+def test_writes_samples_metrics_checkpoints_and_config(trained):
+  workdir, state = trained
+  assert int(state.step) == 4
+  assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
+      "step_000002.png", "step_000004.png"]
+  rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+  assert [r["step"] for r in rows] == [2, 4]
+  for r in rows:
+    assert {"g_loss", "d_loss", "steps_per_sec"} <= set(r) and np.isfinite(r["g_loss"])
+  assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
+                if s.isdigit()) == [2, 4]
+  assert os.listdir(os.path.join(workdir, "tensorboard"))
+  assert json.load(open(os.path.join(workdir, "config.json")))["num_steps"] == 4
+
+
+def test_load_trained_restores_the_final_state(trained):
+  workdir, state = trained
+  config, restored = load_trained(workdir)
+  assert config.width == 4 and int(restored.step) == 4
+  for a, b in zip(_leaves(state), _leaves(restored)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_resumed_run_ends_with_exactly_the_uninterrupted_params(tmp_path, data_dir):
+  c = lambda n: tiny(gan.get_config(), data_dir, num_steps=n, checkpoint_every=3)
+  straight = train.train_and_evaluate(c(6), str(tmp_path / "straight"))
+  train.train_and_evaluate(c(3), str(tmp_path / "resumed"))
+  resumed = train.train_and_evaluate(c(6), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 6
+  for a, b in zip(_leaves(straight), _leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  c = tiny(gan.get_config(), data_dir, num_steps=2)
+  train.train_and_evaluate(c, workdir)
+  ckpt = os.path.join(workdir, "checkpoints", "2")
+  before = sorted(os.path.relpath(os.path.join(d, f), ckpt)
+                  for d, _, fs in os.walk(ckpt) for f in fs)
+  for d, _, files in os.walk(ckpt):
+    for f in files:
+      with open(os.path.join(d, f), "wb") as fh:
+        fh.write(b"\x00garbage")
+  with pytest.raises(CheckpointError, match="cannot restore the checkpoint of step 2"):
+    train.train_and_evaluate(tiny(gan.get_config(), data_dir, num_steps=4), workdir)
+  after = sorted(os.path.relpath(os.path.join(d, f), ckpt)
+                 for d, _, fs in os.walk(ckpt) for f in fs)
+  assert after == before
+
+
+def test_checkpoint_of_another_config_is_a_clear_error(trained, data_dir):
+  workdir, _ = trained
+  wider = tiny(dcgan.get_config(), data_dir, width=8, num_steps=6)
+  with pytest.raises(CheckpointError, match="different config"):
+    train.train_and_evaluate(wider, workdir)
+
+
+def test_bad_config_values_are_clear_errors(tmp_path, data_dir):
+  for field, value, match in [("loss", "wasserstien", "valid names are: minimax"),
+                              ("objective", "magic", "unknown objective"),
+                              ("model", "resnet", "unknown model"),
+                              ("ema_decay", 1.5, "ema_decay")]:
+    c = tiny(gan.get_config(), data_dir)
+    setattr(c, field, value)
+    with pytest.raises(train.ConfigError, match=match):
+      train.train_and_evaluate(c, str(tmp_path))
+  c = tiny(gan.get_config(), data_dir)
+  c.optimizer.name = "sgd"
+  with pytest.raises(train.ConfigError, match="unknown optimizer"):
+    train.train_and_evaluate(c, str(tmp_path))
+
+
+def test_dataset_that_is_not_prepared_is_a_clear_error(tmp_path):
+  c = tiny(dcgan.get_config("mnist"), str(tmp_path / "empty"))
+  with pytest.raises(DatasetNotFoundError, match="mnist"):
+    train.train_and_evaluate(c, str(tmp_path / "work"))
+
+
+@pytest.mark.parametrize("name,variant", [
+    ("dcgan", "mnist"), ("dcgan", "fashion_mnist"), ("dcgan", "cifar10"),
+    ("dcgan", "celeb_a"), ("gan", "mnist"), ("gan", "fashion_mnist")])
+def test_every_tfds_variant_trains_a_step_on_mock_data(tmp_path, name, variant):
+  module = {"dcgan": dcgan, "gan": gan}[name]
+  c = tiny(module.get_config(variant), str(tmp_path / "tfds"), num_steps=1)
+  with tfds.testing.mock_data(num_examples=16):
+    state = train.train_and_evaluate(c, str(tmp_path / "work"))
+  assert int(state.step) == 1
+  assert os.path.exists(tmp_path / "work" / "samples" / "step_000001.png")
+
+
+def test_resize_upsampling_trains(tmp_path, data_dir):
+  c = tiny(dcgan.get_config(), data_dir, num_steps=1, upsample="resize")
+  assert int(train.train_and_evaluate(c, str(tmp_path)).step) == 1
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(*args, timeout=300):
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_trains_then_samples(tmp_path, data_dir):
+  workdir = str(tmp_path / "w")
+  out = _cli("experiments.gan", "--config=experiments/configs/gan.py:digits",
+             f"--workdir={workdir}", f"--config.data_dir={data_dir}", "--config.num_steps=2",
+             "--config.hidden=(16,)", "--config.seed=3")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "step 2/2" in out.stderr
+  png = str(tmp_path / "s.png")
+  out = _cli("experiments.sample", f"--workdir={workdir}", "--num=9", f"--out={png}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  from PIL import Image
+  assert Image.open(png).size[0] > 3 * 8
+  # Rerunning with the same work directory resumes.
+  out = _cli("experiments.gan", f"--workdir={workdir}", f"--config.data_dir={data_dir}",
+             "--config.num_steps=3", "--config.hidden=(16,)", "--config.seed=3")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "Resumed from the checkpoint of step 2" in out.stderr
+
+
+def test_cli_unknown_config_key_fails_naming_it():
+  out = _cli("experiments.dcgan", "--config.nmu_steps=3", timeout=120)
+  assert out.returncode != 0
+  assert "nmu_steps" in out.stderr
+
+
+def test_cli_unknown_variant_and_missing_workdir(tmp_path):
+  out = _cli("experiments.dcgan", "--config=experiments/configs/dcgan.py:svhn", timeout=120)
+  assert out.returncode != 0 and "svhn" in out.stderr
+  out = _cli("experiments.sample", f"--workdir={tmp_path}", timeout=120)
+  assert out.returncode == 2
+  assert out.stderr.strip().startswith("error:") and "config.json" in out.stderr
