@@ -25,6 +25,8 @@ def main(name: str):
                     "Call jax.distributed.initialize() first (multi-host TPU/GPU runs).")
 
   def run(argv):
+    # Orbax logs every file it writes at INFO; keep the console to ganjax's own lines.
+    logging.get_absl_handler().addFilter(lambda record: "/orbax/" not in record.pathname)
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     import jax

@@ -161,7 +161,7 @@ class Outputs:
     if not self.active:
       return None
     grid = images.make_grid(batch)
-    scale = max(1, 256 // grid.shape[0])
+    scale = max(1, 512 // grid.shape[0])  # Small images: enlarge for viewing.
     path = images.save_png(os.path.join(self.workdir, "samples", f"step_{step:06d}.png"),
                            grid, scale=scale)
     with self._tb.as_default():
