@@ -19,7 +19,11 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     fields = json.load(f)
   if isinstance(fields.get("hidden"), list):
     fields["hidden"] = tuple(fields["hidden"])
-  return ml_collections.ConfigDict(fields)
+  # Fields added to ganjax after the run was saved take their defaults.
+  from experiments.configs import common
+  config = common.base_config()
+  config.update(fields)
+  return config
 
 
 def load_trained(workdir: str, step: int | None = None):

@@ -185,3 +185,17 @@ def test_cli_unknown_variant_and_missing_workdir(tmp_path):
   out = _cli("experiments.sample", f"--workdir={tmp_path}", timeout=120)
   assert out.returncode == 2
   assert out.stderr.strip().startswith("error:") and "config.json" in out.stderr
+
+
+def test_work_dir_saved_before_a_new_config_field_still_loads(trained, tmp_path):
+  """A field ganjax added after a run was saved takes its default."""
+  import shutil
+  from ganjax.restore import load_config
+  workdir = str(tmp_path / "old")
+  shutil.copytree(trained[0], workdir)
+  path = os.path.join(workdir, "config.json")
+  fields = json.load(open(path))
+  del fields["ema_decay"], fields["keep_checkpoints"]
+  json.dump(fields, open(path, "w"))
+  config = load_config(workdir)
+  assert config.ema_decay == dcgan.get_config().ema_decay and config.width == 4
