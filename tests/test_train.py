@@ -122,7 +122,12 @@ def test_bad_config_values_are_clear_errors(tmp_path, data_dir):
     train.train_and_evaluate(c, str(tmp_path))
 
 
-def test_dataset_that_is_not_prepared_is_a_clear_error(tmp_path):
+def test_dataset_that_is_not_prepared_is_a_clear_error(tmp_path, monkeypatch):
+  # A proxy that refuses connections: offline on any machine, so nothing is downloaded.
+  for key in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+    monkeypatch.delenv(key, raising=False)
+  monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+  monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
   c = tiny(dcgan.get_config("mnist"), str(tmp_path / "empty"))
   with pytest.raises(DatasetNotFoundError, match="mnist"):
     train.train_and_evaluate(c, str(tmp_path / "work"))
