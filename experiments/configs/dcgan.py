@@ -19,10 +19,14 @@ def get_config(arg=None):
   c.model = "dcgan"
   c.latent_dim = 100
   if variant == "digits":
-    # 1,497 8x8 training digits upscaled to 16x16: a small, fast network.
+    # 1,497 8x8 training digits upscaled to 32x32 and a half-width network: about
+    # 4 minutes on 2 CPU cores, with an EMA generator for the samples.
+    c.resolution = 32
     c.width = 32
-    c.num_steps = 3000
-    c.sample_every = 500
+    c.num_steps = 5000
+    c.sample_every = 1000
+    c.checkpoint_every = 1000
+    c.ema_decay = 0.999
   else:
     c.width = 64
     c.num_steps = 20000
