@@ -204,3 +204,10 @@ def test_work_dir_saved_before_a_new_config_field_still_loads(trained, tmp_path)
   json.dump(fields, open(path, "w"))
   config = load_config(workdir)
   assert config.ema_decay == dcgan.get_config().ema_decay and config.width == 4
+
+
+def test_keeps_only_the_last_k_checkpoints(tmp_path, data_dir):
+  c = tiny(gan.get_config(), data_dir, num_steps=7, checkpoint_every=2, keep_checkpoints=2)
+  train.train_and_evaluate(c, str(tmp_path))
+  steps = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
+  assert steps == [6, 7]  # Every 2 steps, the final step, and only the last 2 kept.
