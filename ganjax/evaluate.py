@@ -1,0 +1,505 @@
+"""Evaluate a trained work directory: every metric that applies, with a real-vs-real baseline.
+
+    python -m experiments.evaluate --workdir=DIR [--num_samples=N] [--inception_weights=PATH]
+
+`evaluate(workdir, options)` loads the latest checkpoint (ganjax.restore.load_trained),
+generates N samples (default: 10,000, or the train split's size if smaller), runs each
+section of `SECTIONS` and writes `DIR/eval.json`; `format_table` prints it.
+
+Sections, each a function (Context) -> dict of metrics that raises `Skip(reason)` when it does
+not apply (the reason lands in eval.json under "skipped"):
+
+- classifier: with the dataset's domain classifier (ganjax.classifier, trained and cached on
+  first use): `fcd` (Frechet distance of its penultimate features), `classifier_is` (+ `_std`),
+  `class_coverage`, `class_kl`.
+- nearest_neighbours: `precision`, `recall` (k=3), `density`, `coverage` (k=5) on the same
+  classifier features (Inception features if the dataset has no labels and weights are given).
+- inception: with `--inception_weights`: `fid`, `kid` (+ `_std`), `inception_score` (+ `_std`).
+- inversion: `inversion_psnr_heldout` (test images inverted into z), `inversion_psnr_train`,
+  `inversion_psnr_random_baseline` (best of random z on the same held-out images).
+- mixture (2-D ring/grid datasets): ganjax.mixture's mode metrics.
+
+Reading the numbers: generated samples are compared with the real train split. Where a test
+split exists, `<metric>_real_baseline` is the same metric with the held-out test images in
+place of the generated ones (what a perfect generator would score at that sample size), and
+`<metric>_at_test_size` the generated score with as many samples as the test split has, so the
+two are comparable (FID-like distances and k-NN metrics depend on the sample count).
+
+Adding a metric is a local edit: write `def my_section(ctx) -> dict` using the cached inputs
+of `Context` (`ctx.generated()`, `ctx.real(split)`, `ctx.classifier()`, ...) and append
+`Section('name', my_section)` to `SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ganjax import classifier as classifier_lib
+from ganjax import conditional, latent, metrics, mixture, steps, train
+from ganjax.restore import load_trained
+
+DEFAULT_NUM_SAMPLES = 10_000
+
+
+class Skip(Exception):
+  """A section does not apply to this run; the message says why (in eval.json's "skipped")."""
+
+
+class NotApplicable(Skip):
+  """A section that never applies to this kind of run (e.g. mixture metrics on images): silent."""
+
+
+@dataclasses.dataclass
+class Options:
+  """What `evaluate` computes; the flags of experiments/evaluate.py."""
+
+  num_samples: int | None = None     # None: min(10,000, train split size)
+  seed: int = 0
+  batch_size: int = 500
+  classifier_dir: str | None = None  # None: ganjax.classifier.default_directory(...)
+  inception_weights: str | None = None
+  num_inversions: int = 64           # held-out (and train) images inverted into z
+  inversion_steps: int = 300
+  inversion_random: int = 256        # random z per image: the baseline and the start
+  kid_subset_size: int = 1000
+  log: Callable = print
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
+             labels=None):
+  """(images (num, ...) numpy, labels (num,) or None): samples from the sampling generator.
+
+  The one place that turns a trained state into evaluation samples. A class-conditional
+  generator (cgan, acgan) gets `labels`, by default every class in turn (a balanced sample),
+  and returns them; an unconditional one returns None. One compiled batch shape: the last
+  batch is padded.
+  """
+  sampler = train.make_sampler(config)
+  z = np.asarray(steps.sample_latent(jax.random.key(seed), num, config.latent_dim))
+  conditional_g = config.objective in conditional.CONDITIONAL_GENERATOR
+  if conditional_g and labels is None:
+    labels = np.arange(num, dtype=np.int32) % config.num_classes
+  batch_size = min(batch_size, num)
+  out = []
+  for start in range(0, num, batch_size):
+    zb = z[start:start + batch_size]
+    n = len(zb)
+    pad = batch_size - n
+    zb = np.concatenate([zb, np.zeros((pad, zb.shape[1]), zb.dtype)]) if pad else zb
+    if conditional_g:
+      lb = np.asarray(labels[start:start + batch_size], np.int32)
+      lb = np.concatenate([lb, np.zeros(pad, np.int32)]) if pad else lb
+      x = sampler(state, jnp.asarray(zb), jnp.asarray(lb))
+    else:
+      x = sampler(state, jnp.asarray(zb))
+    out.append(np.asarray(x)[:n])
+  return np.concatenate(out), (None if labels is None else np.asarray(labels))
+
+
+def generator_fn(config, state, labels=None) -> Callable:
+  """fn(z) -> images: the sampling generator as a function of z alone (for ganjax.latent).
+
+  A class-conditional generator is bound to `labels` (one per row of z).
+  """
+  sampler = train.make_sampler(config)
+  if config.objective in conditional.CONDITIONAL_GENERATOR:
+    if labels is None:
+      raise ValueError(f"a {config.objective} generator needs labels")
+    labels = jnp.asarray(labels, jnp.int32)
+    return lambda z: sampler(state, z, labels)
+  return lambda z: sampler(state, z)
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Context:
+  """A trained run and lazily computed, cached inputs that the sections share."""
+
+  def __init__(self, workdir: str, config, state, options: Options):
+    self.workdir, self.config, self.state, self.options = workdir, config, state, options
+    self.step = int(state.step)
+    self.log = options.log
+    self._cache: dict = {}
+    self.meta: dict = {}  # Extra facts sections want recorded in eval.json.
+
+  def cached(self, key, fn):
+    if key not in self._cache:
+      self._cache[key] = fn()
+    return self._cache[key]
+
+  # Data.
+  @property
+  def is_mixture(self) -> bool:
+    return mixture.is_mixture(self.config.dataset)
+
+  def dataset_info(self):
+    from ganjax import data
+    c = self.config
+    return self.cached("info", lambda: data.info(c.dataset, data_dir=c.data_dir or None))
+
+  def has_split(self, split: str) -> bool:
+    return split in self.dataset_info().num_examples
+
+  def real(self, split: str):
+    """(images, labels or None) of a split, at most num_samples of them, as for training."""
+    c = self.config
+
+    def load():
+      return classifier_lib.load_split(
+          c.dataset, split, resolution=c.resolution, channels=c.channels,
+          data_dir=c.data_dir or None, center_crop=c.center_crop or None,
+          limit=self.num_samples)
+
+    return self.cached(("real", split), load)
+
+  @property
+  def train_split(self) -> str:
+    return self.config.train_split
+
+  def test_split(self) -> str | None:
+    return "test" if not self.is_mixture and self.has_split("test") else None
+
+  @property
+  def num_samples(self) -> int:
+    def default():
+      if self.options.num_samples:
+        return int(self.options.num_samples)
+      if self.is_mixture:
+        return mixture.NUM_EVAL_SAMPLES
+      return min(DEFAULT_NUM_SAMPLES, self.dataset_info().num_examples[self.train_split])
+    return self.cached("num_samples", default)
+
+  # Samples.
+  def generated(self):
+    """(images, labels or None): num_samples generated samples (ganjax.evaluate.generate)."""
+    o = self.options
+    return self.cached("generated", lambda: generate(
+        self.config, self.state, self.num_samples, seed=o.seed, batch_size=o.batch_size))
+
+  # Feature extractors.
+  def classifier(self) -> classifier_lib.DomainClassifier:
+    """The dataset's domain classifier; Skip if the dataset has no labels."""
+    def build():
+      if self.is_mixture:
+        raise Skip("2-D mixture dataset: no images to classify")
+      c = self.config
+      if not self.dataset_info().num_classes:
+        raise Skip(f"dataset {c.dataset!r} has no class labels: no domain classifier")
+      return classifier_lib.get_classifier(
+          c.dataset, resolution=c.resolution, channels=c.channels,
+          data_dir=c.data_dir or None, center_crop=c.center_crop or None,
+          directory=self.options.classifier_dir, train_split=self.train_split,
+          log=self.log)
+    clf = self.cached("classifier", lambda: _or_skip(build))
+    if isinstance(clf, Skip):
+      raise clf
+    return clf
+
+  def classifier_outputs(self, which: str):
+    """(features, probs) of 'generated' or a split name, through the domain classifier."""
+    clf = self.classifier()
+    images = self.generated()[0] if which == "generated" else self.real(which)[0]
+    return self.cached(("classifier", which), lambda: clf.predict(images))
+
+  def inception(self):
+    """The InceptionV3 FID network (ganjax.inception); Skip without --inception_weights."""
+    def build():
+      if not self.options.inception_weights:
+        raise Skip("no --inception_weights=PATH given: FID, KID and IS need InceptionV3 "
+                   "weights (see ganjax/inception.py for where to get them)")
+      if self.is_mixture:
+        raise Skip("2-D mixture dataset: no images")
+      from ganjax import inception
+      return inception.load(self.options.inception_weights)
+    net = self.cached("inception", lambda: _or_skip(build))
+    if isinstance(net, Skip):
+      raise net
+    return net
+
+  def inception_outputs(self, which: str):
+    """(pool3 features (N, 2048), probs (N, 1008)) of 'generated' or a split."""
+    net = self.inception()
+    images = self.generated()[0] if which == "generated" else self.real(which)[0]
+
+    def run():
+      self.log(f"InceptionV3 on {len(images)} {which} images ...")
+      return net.predict(images)
+
+    return self.cached(("inception", which), run)
+
+  def at_test_size(self, x):
+    """The first n_test rows of generated outputs x (or None when that is all of them)."""
+    split = self.test_split()
+    if split is None:
+      return None
+    n = len(self.real(split)[0])
+    return x[:n] if n < len(x) else None
+
+
+def _or_skip(fn):
+  try:
+    return fn()
+  except Skip as e:
+    return e
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _class_histogram(probs, num_classes):
+  return np.bincount(np.argmax(probs, axis=1), minlength=num_classes) / len(probs)
+
+
+def class_coverage(gen_hist, real_hist, *, threshold: float = 0.5) -> float:
+  """Share of classes the generator produces at least `threshold` times as often as the data."""
+  return float(np.mean(gen_hist >= threshold * real_hist))
+
+
+def class_kl(gen_hist, real_hist, *, eps: float = 1e-12) -> float:
+  """KL(generated class histogram || real class histogram), in nats."""
+  p, q = np.asarray(gen_hist, np.float64), np.asarray(real_hist, np.float64)
+  nz = p > 0
+  return float(np.sum(p[nz] * (np.log(p[nz]) - np.log(q[nz] + eps))))
+
+
+def classifier_section(ctx: Context) -> dict:
+  """FCD, classifier IS, class coverage and class KL through the domain classifier."""
+  clf = ctx.classifier()
+  k = clf.num_classes
+  train_f, train_p = ctx.classifier_outputs(ctx.train_split)
+  real_hist = _class_histogram(train_p, k)
+  splits = max(1, min(10, len(train_p) // 100))
+  ctx.meta["classifier_test_accuracy"] = clf.test_accuracy
+  ctx.meta["classifier_dir"] = ctx.options.classifier_dir or classifier_lib.default_directory(
+      ctx.config.dataset, ctx.config.resolution, ctx.config.channels,
+      ctx.config.center_crop or None)
+
+  def scores(f, p, suffix):
+    hist = _class_histogram(p, k)
+    is_mean, is_std = metrics.inception_score(p, num_splits=min(splits, len(p)))
+    return {f"fcd{suffix}": metrics.frechet_distance(train_f, f),
+            f"classifier_is{suffix}": is_mean, f"classifier_is_std{suffix}": is_std,
+            f"class_coverage{suffix}": class_coverage(hist, real_hist),
+            f"class_kl{suffix}": class_kl(hist, real_hist)}
+
+  gen_f, gen_p = ctx.classifier_outputs("generated")
+  out = scores(gen_f, gen_p, "")
+  split = ctx.test_split()
+  if split:
+    test_f, test_p = ctx.classifier_outputs(split)
+    out.update(scores(test_f, test_p, "_real_baseline"))
+    if ctx.at_test_size(gen_f) is not None:
+      out.update(scores(ctx.at_test_size(gen_f), ctx.at_test_size(gen_p), "_at_test_size"))
+  return out
+
+
+def nearest_neighbours_section(ctx: Context) -> dict:
+  """Precision/recall (k=3) and density/coverage (k=5) vs the train split's features."""
+  try:
+    ctx.classifier()
+    outputs, features = ctx.classifier_outputs, "classifier"
+  except Skip as no_classifier:
+    try:
+      ctx.inception()
+      outputs, features = ctx.inception_outputs, "inception_pool3"
+    except Skip:
+      raise no_classifier from None
+  ctx.meta["knn_features"] = features
+  real = outputs(ctx.train_split)[0]
+
+  def scores(f, suffix):
+    pr = metrics.precision_recall(real, f, k=3)
+    dc = metrics.density_coverage(real, f, k=5)
+    return {f"{name}{suffix}": v for name, v in {**pr, **dc}.items()}
+
+  gen = outputs("generated")[0]
+  out = scores(gen, "")
+  split = ctx.test_split()
+  if split:
+    out.update(scores(outputs(split)[0], "_real_baseline"))
+    if ctx.at_test_size(gen) is not None:
+      out.update(scores(ctx.at_test_size(gen), "_at_test_size"))
+  return out
+
+
+def inception_section(ctx: Context) -> dict:
+  """FID, KID and Inception Score with InceptionV3 (pool3 features, 1008-way softmax)."""
+  ctx.inception()
+  train_f, _ = ctx.inception_outputs(ctx.train_split)
+  subset = ctx.options.kid_subset_size
+
+  def scores(f, p, suffix):
+    kid, kid_std = metrics.kernel_inception_distance(train_f, f, subset_size=subset)
+    is_mean, is_std = metrics.inception_score(p, num_splits=min(10, len(p)))
+    return {f"fid{suffix}": metrics.frechet_distance(train_f, f), f"kid{suffix}": kid,
+            f"kid_std{suffix}": kid_std, f"inception_score{suffix}": is_mean,
+            f"inception_score_std{suffix}": is_std}
+
+  out = scores(*ctx.inception_outputs("generated"), "")
+  split = ctx.test_split()
+  if split:
+    out.update(scores(*ctx.inception_outputs(split), "_real_baseline"))
+  return out
+
+
+def inversion_section(ctx: Context) -> dict:
+  """PSNR of held-out (and train) images inverted into z, vs the best of random z."""
+  if ctx.is_mixture:
+    raise Skip("2-D mixture dataset: no images to invert")
+  split = ctx.test_split()
+  if split is None:
+    raise Skip(f"dataset {ctx.config.dataset!r} has no test split for held-out images")
+  o = ctx.options
+  out = {}
+  for name, which in (("heldout", split), ("train", ctx.train_split)):
+    images, labels = ctx.real(which)
+    n = min(o.num_inversions, len(images))
+    if ctx.config.objective in conditional.CONDITIONAL_GENERATOR and labels is None:
+      raise Skip("a class-conditional generator needs labelled images to invert")
+    generate_fn = generator_fn(ctx.config, ctx.state,
+                               None if labels is None else labels[:n])
+    result = latent.invert(generate_fn, images[:n], jax.random.key(o.seed + 1),
+                           latent_dim=ctx.config.latent_dim, num_steps=o.inversion_steps,
+                           num_random=o.inversion_random)
+    ctx.cached(("inversion", name), lambda r=result: r)
+    out[f"inversion_psnr_{name}"] = float(np.mean(result.psnr))
+    if name == "heldout":
+      out["inversion_psnr_random_baseline"] = float(np.mean(result.random_psnr))
+  out["num_inversions"] = n
+  return out
+
+
+def mixture_section(ctx: Context) -> dict:
+  """Modes covered, high-quality fraction and reverse KL of a 2-D mixture (ganjax.mixture)."""
+  if not ctx.is_mixture:
+    raise NotApplicable("not a 2-D mixture dataset")
+  samples, _ = ctx.generated()
+  return mixture.mode_metrics(samples, mixture.get(ctx.config.dataset))
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+  name: str
+  fn: Callable[[Context], dict]
+
+
+SECTIONS = [
+    Section("mixture", mixture_section),
+    Section("classifier", classifier_section),
+    Section("nearest_neighbours", nearest_neighbours_section),
+    Section("inception", inception_section),
+    Section("inversion", inversion_section),
+]
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def evaluate(workdir: str, options: Options | None = None, *, sections=None,
+             out_path: str | None = None) -> dict:
+  """Evaluates the latest checkpoint of `workdir`; writes and returns eval.json's contents.
+
+  Raises FileNotFoundError / CheckpointError for a directory that is not a trained run.
+  """
+  options = options or Options()
+  t0 = time.time()
+  config, state = load_trained(workdir)
+  ctx = Context(workdir, config, state, options)
+  result = {"step": ctx.step, "dataset": config.dataset, "model": config.model,
+            "objective": config.objective, "num_samples": ctx.num_samples,
+            "sampling": "ema" if state.ema_params is not None else "generator",
+            "seed": options.seed}
+  skipped = {}
+  for section in sections or SECTIONS:
+    t = time.time()
+    try:
+      values = section.fn(ctx)
+    except NotApplicable:
+      continue
+    except Skip as e:
+      skipped[section.name] = str(e)
+      options.log(f"{section.name}: skipped ({e})")
+      continue
+    result.update(values)
+    options.log(f"{section.name}: done in {time.time() - t:.1f} s")
+  if not ctx.is_mixture:
+    result["num_real_train"] = len(ctx.real(ctx.train_split)[0])
+    if ctx.test_split():
+      result["num_real_test"] = len(ctx.real(ctx.test_split())[0])
+  result.update(ctx.meta)
+  result["skipped"] = skipped
+  result["seconds"] = round(time.time() - t0, 1)
+  out_path = out_path or os.path.join(workdir, "eval.json")
+  with open(out_path, "w") as f:
+    json.dump(_jsonable(result), f, indent=2)
+    f.write("\n")
+  return result
+
+
+def _jsonable(x):
+  if isinstance(x, dict):
+    return {k: _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (np.floating, np.integer)):
+    x = x.item()
+  if isinstance(x, float) and not math.isfinite(x):
+    return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+  return x
+
+
+_SUFFIXES = ("_at_test_size", "_real_baseline")
+
+
+def format_table(result: dict) -> str:
+  """eval.json as a table: metric | generated | generated at test size | real test vs train."""
+  n, n_test = result.get("num_samples"), result.get("num_real_test")
+  header = ["metric", f"generated ({n})"]
+  has_matched = any(k.endswith("_at_test_size") for k in result)
+  has_baseline = any(k.endswith("_real_baseline") for k in result)
+  if has_matched:
+    header.append(f"generated ({n_test})")
+  if has_baseline:
+    header.append(f"real test ({n_test}) vs train")
+  skip = {"step", "num_samples", "num_real_train", "num_real_test", "seed", "seconds",
+          "skipped", "num_inversions"}
+  rows = []
+  for key, value in result.items():
+    if key in skip or key.endswith(_SUFFIXES) or not isinstance(value, (int, float)) \
+        or isinstance(value, bool):
+      continue
+    row = [key, _fmt(value)]
+    if has_matched:
+      row.append(_fmt(result.get(key + "_at_test_size")))
+    if has_baseline:
+      row.append(_fmt(result.get(key + "_real_baseline")))
+    rows.append(row)
+  widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+  line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(r, widths)))
+  text = [f"{result.get('model')} on {result.get('dataset')}, step {result.get('step')}, "
+          f"{result.get('sampling')} samples vs {result.get('num_real_train')} train images",
+          line(header), line(["-" * w for w in widths])]
+  text += [line(r) for r in rows]
+  for name, reason in result.get("skipped", {}).items():
+    text.append(f"skipped {name}: {reason}")
+  return "\n".join(text)
+
+
+def _fmt(v) -> str:
+  if v is None:
+    return "-"
+  if isinstance(v, int) and not isinstance(v, bool):
+    return str(v)
+  return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
