@@ -20,6 +20,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from ganjax import losses
 from ganjax.state import GANState, NetState, update_ema
 
 LossFn = Callable[..., jax.Array]
@@ -148,3 +149,120 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
   (g_grads,) = g_vjp(fake_grad)
   state = finish_generator_update(state, g, d, g_grads, g_stats, ema_decay=ema_decay)
   return state, {**metrics, "g_loss": g_loss}
+
+
+# --------------------------------------------------------------------------- other objectives
+# WGAN, WGAN-GP and feature matching: the adversarial step's alternation, with
+# their own critic update (`d_update`) or generator loss (`g_loss`).
+
+
+def alternate(state: GANState, batch, rng, *, d_update: Callable, g_loss: Callable,
+              latent_dim: int, ema_decay: float | None = None):
+  """d_steps critic updates `d_update(d, real, fake, key)`, then one G update.
+
+  As `adversarial_step`, G runs forward once for the last critic update and
+  G's update; G minimises `g_loss(d, fake, real) -> scalar` (a function of the
+  updated D, the generated batch and the last real batch).
+  """
+  images = batch["image"]
+  keys = jax.random.split(jax.random.fold_in(rng, state.step), images.shape[0])
+  d, _ = critic_updates(state, images, keys, latent_dim, d_update)
+  g = state.generator
+  z_key, d_key = jax.random.split(keys[-1])
+  z = sample_latent(z_key, images.shape[1], latent_dim)
+  fake, g_vjp, g_stats = jax.vjp(lambda p: generate(g, p, z), g.params, has_aux=True)
+  d, metrics = d_update(d, images[-1], fake, d_key)
+  g_value, fake_grad = jax.value_and_grad(lambda x: g_loss(d, x, images[-1]))(fake)
+  (g_grads,) = g_vjp(fake_grad)
+  state = finish_generator_update(state, g, d, g_grads, g_stats, ema_decay=ema_decay)
+  return state, {**metrics, "g_loss": g_value}
+
+
+def _adversarial_g_loss(g_loss_fn: LossFn):
+  def g_loss(d, fake, real):
+    del real
+    logits, _ = apply_train(d, d.params, fake)
+    return g_loss_fn(logits)
+  return g_loss
+
+
+def clip_params(params, clip: float):
+  """Every parameter clipped to [-clip, clip]."""
+  return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
+def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
+                         d_loss_fn: LossFn, latent_dim: int, clip: float,
+                         ema_decay: float | None = None):
+  """WGAN: the critic's params are clipped to [-clip, clip] after EVERY update.
+
+  Clipping keeps the critic (roughly) K-Lipschitz, so its loss estimates the
+  Wasserstein-1 distance up to a constant. Arjovsky, Chintala & Bottou 2017,
+  "Wasserstein GAN", Algorithm 1 (c = 0.01, 5 critic steps, RMSProp 5e-5),
+  https://arxiv.org/abs/1701.07875.
+  """
+
+  def d_update(d, real, fake, key):
+    del key
+    d, metrics = discriminator_update(d, real, fake, d_loss_fn)
+    return d.replace(params=clip_params(d.params, clip)), metrics
+
+  return alternate(state, batch, rng, d_update=d_update, g_loss=_adversarial_g_loss(g_loss_fn),
+                   latent_dim=latent_dim, ema_decay=ema_decay)
+
+
+def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
+                          d_loss_fn: LossFn, latent_dim: int, weight: float,
+                          ema_decay: float | None = None):
+  """WGAN-GP: the critic's loss plus `weight` * the gradient penalty.
+
+      L_D = d_loss_fn(D(x), D(G(z))) + lambda * E[(||grad D(x_hat)||_2 - 1)^2]
+
+  on random interpolates x_hat of real and generated batches
+  (`ganjax.losses.gradient_penalty`). The critic must not use BatchNorm: the
+  penalty is per example. Gulrajani et al. 2017, "Improved Training of
+  Wasserstein GANs" (lambda = 10, 5 critic steps, Adam 1e-4, betas (0, 0.9)),
+  https://arxiv.org/abs/1704.00028.
+  """
+
+  def d_update(d, real, fake, key):
+    def penalty(params, batch_stats):
+      variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+      apply_fn = lambda v, x: d.apply_fn(v, x, train=False)
+      return weight * losses.gradient_penalty(apply_fn, variables, real, fake, key)
+    return discriminator_update(d, real, fake, d_loss_fn, regularizer=penalty)
+
+  return alternate(state, batch, rng, d_update=d_update, g_loss=_adversarial_g_loss(g_loss_fn),
+                   latent_dim=latent_dim, ema_decay=ema_decay)
+
+
+def discriminator_features(d: NetState, params, x):
+  """D's sown `intermediates/features` on `x`, in train mode (statistics dropped)."""
+  mutable = ["intermediates"] + (["batch_stats"] if d.batch_stats else [])
+  _, state = d.apply_fn(d.variables(params), x, train=True, mutable=mutable)
+  (features,) = state["intermediates"]["features"]
+  return features
+
+
+def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
+                          latent_dim: int, ema_decay: float | None = None):
+  """Feature matching: G matches the batch mean of D's features on real data.
+
+      L_G = || mean_i f(x_i) - mean_j f(G(z_j)) ||_2^2
+
+  with f the discriminator's sown `intermediates/features` (its last hidden
+  layer), after D's update; D trains on `d_loss_fn` as usual. Salimans et al.
+  2016, "Improved Techniques for Training GANs", section 3.1,
+  https://arxiv.org/abs/1606.03498.
+  """
+
+  def d_update(d, real, fake, key):
+    del key
+    return discriminator_update(d, real, fake, d_loss_fn)
+
+  def g_loss(d, fake, real):
+    real_features = jax.lax.stop_gradient(discriminator_features(d, d.params, real))
+    return losses.feature_matching_loss(real_features, discriminator_features(d, d.params, fake))
+
+  return alternate(state, batch, rng, d_update=d_update, g_loss=g_loss, latent_dim=latent_dim,
+                   ema_decay=ema_decay)

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import data, images, losses, models, parallel, steps
+from ganjax import data, images, losses, mixture, models, parallel, steps
 from ganjax.checkpoint import Checkpointer
 from ganjax.state import GANState, create_gan_state
 
@@ -51,6 +51,10 @@ def build_losses(config):
       raise ConfigError(f"label_smoothing applies to the minimax and non_saturating "
                         f"losses, not {config.loss!r}")
     hparams["label_smoothing"] = config.label_smoothing
+  if config.loss == "least_squares":
+    # (a, b, c) of Mao et al.: D's targets for fake and real, G's target.
+    a, b, c = config.least_squares_labels
+    hparams.update(fake_label=a, real_label=b, generator_label=c)
   try:
     return losses.get_loss_pair(config.loss, **hparams)
   except ValueError as e:
@@ -64,8 +68,29 @@ def _adversarial(config):
                            ema_decay=config.ema_decay or None)
 
 
+def _weight_clipping(config):
+  g_loss_fn, d_loss_fn = build_losses(config)
+  return functools.partial(steps.weight_clipping_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
+                           latent_dim=config.latent_dim, clip=config.weight_clip,
+                           ema_decay=config.ema_decay or None)
+
+
+def _gradient_penalty(config):
+  g_loss_fn, d_loss_fn = build_losses(config)
+  return functools.partial(steps.gradient_penalty_step, g_loss_fn=g_loss_fn,
+                           d_loss_fn=d_loss_fn, latent_dim=config.latent_dim,
+                           weight=config.gp_weight, ema_decay=config.ema_decay or None)
+
+
+def _feature_matching(config):
+  _, d_loss_fn = build_losses(config)  # G's loss is feature matching, D's from config.loss.
+  return functools.partial(steps.feature_matching_step, d_loss_fn=d_loss_fn,
+                           latent_dim=config.latent_dim, ema_decay=config.ema_decay or None)
+
+
 # objective name -> fn(config) -> step(state, batch, rng) -> (state, metrics)
-OBJECTIVES = {"adversarial": _adversarial}
+OBJECTIVES = {"adversarial": _adversarial, "weight_clipping": _weight_clipping,
+              "gradient_penalty": _gradient_penalty, "feature_matching": _feature_matching}
 
 
 def build_step(config):
@@ -79,7 +104,7 @@ def create_state(config, rng) -> GANState:
   """A fresh GANState for `config` (pure: same rng, same state)."""
   generator, discriminator = models.build(config)
   g_tx, d_tx = build_optimizers(config)
-  shape = (1, config.resolution, config.resolution, config.channels)
+  shape = (config.pack, *models.example_shape(config))  # A packing D needs a whole pack.
   return create_gan_state(rng, generator=generator, discriminator=discriminator,
                           generator_tx=g_tx, discriminator_tx=d_tx,
                           sample_z=jnp.zeros((1, config.latent_dim)),
@@ -107,8 +132,32 @@ def check_config(config):
     raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
   if config.model not in models.MODELS:
     raise ConfigError(f"unknown model {config.model!r}; valid: {', '.join(models.MODELS)}")
+  _check_remedies(config)
   build_step(config)  # Checks the objective and its losses.
   build_optimizers(config)
+
+
+def _check_remedies(config):
+  """Losses, penalties and mode-collapse switches that do not go together."""
+  if config.pack < 1 or config.batch_size % config.pack:
+    raise ConfigError(f"pack must be >= 1 and divide batch_size {config.batch_size}, "
+                      f"got {config.pack}")
+  if config.minibatch_kernels < 0 or config.minibatch_kernel_dim < 1:
+    raise ConfigError("minibatch_kernels must be >= 0 and minibatch_kernel_dim >= 1")
+  if len(config.least_squares_labels) != 3:
+    raise ConfigError(f"least_squares_labels is (a, b, c), got {config.least_squares_labels}")
+  if config.objective == "weight_clipping" and not config.weight_clip > 0:
+    raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
+  if config.objective == "gradient_penalty":
+    if config.model == "dcgan" and config.d_normalization == "batch":
+      raise ConfigError("the gradient penalty is per example and needs a critic without "
+                        "BatchNorm: set d_normalization to 'layer' or 'none'")
+    if config.minibatch_kernels:
+      raise ConfigError("the gradient penalty is per example; minibatch discrimination "
+                        "couples the examples: set minibatch_kernels=0")
+  if mixture.is_mixture(config.dataset) and config.model != "mlp":
+    raise ConfigError(f"the 2-D mixture {config.dataset!r} needs model='mlp', "
+                      f"not {config.model!r}")
 
 
 # --------------------------------------------------------------------------- input
@@ -120,10 +169,14 @@ def input_batches(config, *, local_batch_size: int, skip: int = 0):
   `skip` generator steps are skipped (a resumed run sees the batches an
   uninterrupted one would).
   """
-  it = data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
-                 resolution=config.resolution, channels=config.channels,
-                 seed=config.seed, data_dir=config.data_dir or None,
-                 center_crop=config.center_crop or None)
+  if mixture.is_mixture(config.dataset):  # 2-D points, in memory.
+    it = mixture.load(config.dataset, batch_size=local_batch_size, seed=config.seed,
+                      shard_index=jax.process_index(), shard_count=jax.process_count())
+  else:
+    it = data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
+                   resolution=config.resolution, channels=config.channels,
+                   seed=config.seed, data_dir=config.data_dir or None,
+                   center_crop=config.center_crop or None)
   it = itertools.islice(it, skip * config.d_steps, None)
   while True:
     group = list(itertools.islice(it, config.d_steps))
@@ -168,6 +221,25 @@ class Outputs:
       self._tf.summary.image("samples", grid[None], step=step)
     self._tb.flush()
     return path
+
+
+def _mixture_samples(config, workdir, step, samples):
+  if jax.process_index() != 0:
+    return None
+  path = os.path.join(workdir, "samples", f"step_{step:06d}.png")
+  return mixture.save_samples(path, config.dataset, samples, step=step)
+
+
+def _evaluate_mixture(config, workdir, step, sampler, state, rng):
+  """eval.json and eval.png: the mode metrics of 2,500 samples (ganjax.mixture)."""
+  z = steps.sample_latent(jax.random.fold_in(rng, 1), mixture.NUM_EVAL_SAMPLES,
+                          config.latent_dim)
+  samples = _fetch(sampler(state, z))
+  if jax.process_index() == 0:
+    metrics = mixture.write_evaluation(workdir, config.dataset, samples, step=step)
+    logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
+                 metrics["modes_covered"], metrics["num_modes"],
+                 metrics["high_quality_fraction"], metrics["reverse_kl"])
 
 
 def _fetch(tree):
@@ -235,7 +307,10 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   outputs = Outputs(workdir)
 
   def emit_samples(step):
-    path = outputs.samples(step, _fetch(sampler(state, fixed_z)))
+    if mixture.is_mixture(config.dataset):  # Points: a scatter plot, not an image grid.
+      path = _mixture_samples(config, workdir, step, _fetch(sampler(state, fixed_z)))
+    else:
+      path = outputs.samples(step, _fetch(sampler(state, fixed_z)))
     if path:
       logging.info("wrote %s", path)
 
@@ -273,5 +348,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   if final not in ckpt.all_steps():
     ckpt.save(final, state, force=True)
   emit_samples(final)
+  if mixture.is_mixture(config.dataset):
+    _evaluate_mixture(config, workdir, final, sampler, state, sample_rng)
   logging.info("done: step %d in %s", final, workdir)
   return state

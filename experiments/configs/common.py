@@ -38,12 +38,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.objective = "adversarial"     # the train step, see ganjax.train.OBJECTIVES
   c.loss = "non_saturating"       # see ganjax.losses.LOSS_FAMILIES
   c.label_smoothing = 0.0         # one-sided: the real target is 1 - label_smoothing
+  c.least_squares_labels = (0.0, 1.0, 1.0)  # loss least_squares: (a, b, c) = (fake, real, G)
+  c.weight_clip = 0.01            # objective weight_clipping (WGAN): critic params in [-c, c]
+  c.gp_weight = 10.0              # objective gradient_penalty (WGAN-GP): lambda
   c.d_steps = 1                   # discriminator updates per generator update
+  # Mode-collapse remedies for the discriminator (feature matching is an objective).
+  c.minibatch_kernels = 0         # minibatch discrimination: B kernels; 0 = off
+  c.minibatch_kernel_dim = 5      # ... each a C-dim projection
+  c.pack = 1                      # PacGAN: D judges `pack` samples at once; 1 = off
   c.optimizer = ml_collections.ConfigDict(dict(
       name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999))
   c.ema_decay = 0.0               # > 0 keeps an EMA of G for samples (e.g. 0.999)
   # Data.
-  c.dataset = "digits"
+  c.dataset = "digits"            # a TFDS name, or ring | grid (2-D mixtures)
   c.train_split = "train"
   c.data_dir = ""                 # "" = TFDS's default (~/tensorflow_datasets)
   c.resolution = 16

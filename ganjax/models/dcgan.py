@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax import layers
+from ganjax import layers, packing
 
 RESOLUTIONS = (16, 32, 64, 128)
 UPSAMPLING = ("transposed", "resize")
@@ -86,12 +86,21 @@ class DCGANDiscriminator(nn.Module):
   `normalization`: "batch" (the paper), "layer" or "none" (WGAN-GP's critic
   must not use BatchNorm: the penalty is per example). The features before the
   last convolution are sown as `intermediates/features` for feature matching.
+
+  Mode-collapse switches, off by default (the paper's network): `pack` = m > 1
+  judges m images stacked on the channel axis (PacGAN), one logit per pack,
+  (B / m,); `minibatch_kernels` > 0 appends minibatch-discrimination features
+  (Salimans et al. 2016) to the last features, and a dense layer replaces the
+  last 4x4 convolution (the same map on a 4x4 input) to read them.
   """
 
   resolution: int = 64
   width: int = 64
   normalization: str = "batch"
   negative_slope: float = 0.2
+  pack: int = 1
+  minibatch_kernels: int = 0
+  minibatch_kernel_dim: int = 5
 
   def _norm(self, train: bool):
     if self.normalization == "batch":
@@ -109,6 +118,7 @@ class DCGANDiscriminator(nn.Module):
     if x.shape[1:3] != (self.resolution, self.resolution):
       raise ValueError(
           f"discriminator expects {self.resolution}x{self.resolution} images, got {x.shape}")
+    x = packing.pack(x, self.pack)
     for i in range(n):
       x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                   use_bias=False, kernel_init=conv_init)(x)
@@ -116,5 +126,8 @@ class DCGANDiscriminator(nn.Module):
         x = self._norm(train)(x)
       x = nn.leaky_relu(x, self.negative_slope)
     self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
+    if self.minibatch_kernels:
+      x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
+      return nn.Dense(1, use_bias=False, kernel_init=conv_init)(x)[:, 0]
     x = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init)(x)
     return x.reshape((x.shape[0],))

@@ -1,0 +1,127 @@
+"""The 2-D mixture table: every loss family and mode-collapse remedy, ring and grid, seeds.
+
+  nice -n 10 python -m benchmarks.mixture_table --workdir=/tmp/mixture_table
+
+Trains each row of ROWS on ring and grid for each seed with
+ganjax.train.train_and_evaluate (the config of experiments/configs/mixture.py
+plus the row's overrides), reads each run's eval.json, and prints a markdown
+table of mean ± std over the seeds. Runs whose eval.json exists are reused, so
+an interrupted sweep continues where it stopped. `--rows` picks rows by name;
+`--set key=value` overrides the config of every run (e.g. to try defaults).
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+flags.DEFINE_string("workdir", "/tmp/mixture_table", "Where the runs go (one dir each).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+flags.DEFINE_list("datasets", ["ring", "grid"], "Mixtures.")
+flags.DEFINE_list("rows", [], "Row names to run (default: all).")
+flags.DEFINE_multi_string("set", [], "key=value overrides for every run (Python literals).")
+flags.DEFINE_string("json_out", "", "Also write the per-run results here.")
+FLAGS = flags.FLAGS
+
+_WGAN = {"objective": "weight_clipping", "loss": "wasserstein", "d_steps": 5,
+         "optimizer.name": "rmsprop", "optimizer.g_learning_rate": 5e-4,
+         "optimizer.d_learning_rate": 5e-4}
+_WGAN_GP = {"objective": "gradient_penalty", "loss": "wasserstein", "d_steps": 5,
+            "optimizer.b1": 0.0, "optimizer.b2": 0.9}
+
+# (row name, what it is, config overrides on top of experiments/configs/mixture.py)
+ROWS = [
+    ("non_saturating", "loss family", {"loss": "non_saturating"}),
+    ("minimax", "loss family", {"loss": "minimax"}),
+    ("least_squares", "loss family", {"loss": "least_squares"}),
+    ("wasserstein (clip)", "loss family", _WGAN),
+    ("wgan_gp", "loss family", _WGAN_GP),
+    ("hinge", "loss family", {"loss": "hinge"}),
+    ("minibatch discrimination", "remedy", {"minibatch_kernels": 5}),
+    ("feature matching", "remedy", {"objective": "feature_matching"}),
+    ("label smoothing 0.1", "remedy", {"label_smoothing": 0.1}),
+    ("packing m=2", "remedy", {"pack": 2}),
+    ("packing m=4", "remedy", {"pack": 4}),
+]
+
+
+def _set(c, key, value):
+  *parents, leaf = key.split(".")
+  for p in parents:
+    c = getattr(c, p)
+  setattr(c, leaf, value)
+
+
+def _parse(assignment):
+  import ast
+  key, _, value = assignment.partition("=")
+  try:
+    return key, ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    return key, value
+
+
+def _slug(name):
+  return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def run_one(row, overrides, dataset, seed):
+  from experiments.configs import mixture as mixture_config
+  from ganjax import train
+  c = mixture_config.get_config(dataset)
+  for k, v in [*overrides.items(), *map(_parse, FLAGS.set)]:
+    _set(c, k, v)
+  c.seed = seed
+  workdir = os.path.join(FLAGS.workdir, _slug(row), f"{dataset}_seed{seed}")
+  out = os.path.join(workdir, "eval.json")
+  if not os.path.exists(out):
+    t = time.time()
+    train.train_and_evaluate(c, workdir)
+    print(f"  {row} {dataset} seed {seed}: {time.time() - t:.1f} s", file=sys.stderr)
+  with open(out) as f:
+    return json.load(f)
+
+
+def _cell(values, fmt):
+  return f"{fmt.format(np.mean(values))} ± {fmt.format(np.std(values))}"
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  seeds = [int(s) for s in FLAGS.seeds]
+  rows = [r for r in ROWS if not FLAGS.rows or r[0] in FLAGS.rows]
+  results = {}
+  for name, _, overrides in rows:
+    for dataset in FLAGS.datasets:
+      results[name, dataset] = [run_one(name, overrides, dataset, s) for s in seeds]
+  if FLAGS.json_out:
+    with open(FLAGS.json_out, "w") as f:
+      json.dump({f"{n}|{d}": v for (n, d), v in results.items()}, f, indent=1)
+
+  head = "| row | kind |"
+  rule = "|---|---|"
+  for d in FLAGS.datasets:
+    k = results[rows[0][0], d][0]["num_modes"]
+    head += f" {d}: modes (of {k}) | {d}: high quality | {d}: reverse KL |"
+    rule += "---:|---:|---:|"
+  print(f"\n{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± std\n")
+  print(head)
+  print(rule)
+  for name, kind, _ in rows:
+    line = f"| {name} | {kind} |"
+    for d in FLAGS.datasets:
+      r = results[name, d]
+      line += (f" {_cell([x['modes_covered'] for x in r], '{:.1f}')} |"
+               f" {_cell([x['high_quality_fraction'] for x in r], '{:.3f}')} |"
+               f" {_cell([x['reverse_kl'] for x in r], '{:.3f}')} |")
+    print(line)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,42 @@
+"""The 2-D mixture benchmark of mode collapse: ring (8 modes) and grid (25 modes).
+
+  python -m experiments.mixture --config=experiments/configs/mixture.py:ring
+  python -m experiments.mixture --config=experiments/configs/mixture.py:grid
+
+Writes, besides checkpoints and metrics.jsonl, `eval.json` (modes_covered,
+num_modes, high_quality_fraction, reverse_kl on 2,500 samples; see
+ganjax/mixture.py) and `eval.png` (the samples over the modes). Any loss,
+objective or remedy is a flag away, e.g.:
+
+  --config.loss=least_squares | hinge | minimax | wasserstein
+  --config.objective=weight_clipping --config.loss=wasserstein --config.d_steps=5
+  --config.objective=gradient_penalty --config.loss=wasserstein --config.d_steps=5
+  --config.objective=feature_matching
+  --config.minibatch_kernels=5 | --config.pack=2 | --config.label_smoothing=0.1
+
+benchmarks/mixture_table.py runs every family and remedy over seeds.
+"""
+
+from experiments.configs import common
+
+VARIANTS = ("ring", "grid")
+
+
+def get_config(arg=None):
+  variant = common.parse_variant(arg, VARIANTS)
+  c = common.base_config()
+  c.dataset = variant
+  c.model = "mlp"
+  c.hidden = (128, 128, 128)
+  c.latent_dim = 16
+  c.loss = "non_saturating"
+  c.batch_size = 256
+  c.optimizer.g_learning_rate = c.optimizer.d_learning_rate = 1e-3
+  c.optimizer.b1, c.optimizer.b2 = 0.5, 0.999
+  c.num_steps = 5000
+  c.log_every = 500
+  c.sample_every = 1000
+  c.checkpoint_every = 5000
+  c.keep_checkpoints = 1
+  c.num_sample_images = 1000   # points in each samples/step_*.png scatter
+  return c
