@@ -32,6 +32,7 @@ from jax.typing import ArrayLike
 
 __all__ = [
     "LOSS_FAMILIES",
+    "auxiliary_classifier_loss",
     "feature_matching_loss",
     "get_loss_pair",
     "gradient_penalty",
@@ -46,6 +47,9 @@ __all__ = [
     "non_saturating_discriminator_loss",
     "non_saturating_generator_loss",
     "r1_penalty",
+    "semi_supervised_discriminator_loss",
+    "semi_supervised_generator_loss",
+    "semi_supervised_source_logits",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",
 ]
@@ -552,6 +556,139 @@ def feature_matching_loss(real_features: ArrayLike, gen_features: ArrayLike) -> 
         )
     diff = jnp.mean(real, axis=0) - jnp.mean(gen, axis=0)
     return jnp.sum(jnp.square(diff))
+
+
+# ---------------------------------------------------------------------------------------------
+# Class logits: ACGAN's auxiliary classifier and the semi-supervised (K+1)-class discriminator.
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_class_logits(logits: ArrayLike, name: str) -> jax.Array:
+    logits = _as_float_array(logits, name)
+    if logits.ndim < 2:
+        raise ValueError(f"{name} must be (batch, ..., num_classes), got shape {logits.shape}.")
+    return logits
+
+
+def auxiliary_classifier_loss(class_logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+    r"""Softmax cross-entropy of class logits against integer labels: ACGAN's class loss.
+
+    .. math::
+      L_C = -\operatorname{mean}_i \log \operatorname{softmax}(l_i)_{y_i}
+          = \operatorname{mean}_i\,(\operatorname{logsumexp}_k l_{ik} - l_{i y_i})
+
+    ACGAN's discriminator minimises it on real AND generated images (with the labels the
+    generator was asked for); the generator minimises it on its images. The semi-supervised
+    GAN's supervised term is the same loss on the labelled examples: with the fake class'
+    logit fixed at 0, ``p(y | x, real)`` is the softmax over the K class logits alone.
+
+    Args:
+      class_logits: (B, ..., K) logits over K classes.
+      labels: integer class ids of shape ``class_logits.shape[:-1]``.
+
+    Returns:
+      Scalar loss.
+
+    Raises:
+      TypeError: on non-floating logits or non-integer labels.
+      ValueError: if the shapes do not match.
+
+    References:
+      Odena, Olah & Shlens, `Conditional Image Synthesis with Auxiliary Classifier GANs
+      <https://arxiv.org/abs/1610.09585>`_, ICML 2017.
+    """
+    logits = _check_class_logits(class_logits, "class_logits")
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"labels must have shape class_logits.shape[:-1] = {logits.shape[:-1]}, "
+            f"got {labels.shape}."
+        )
+    picked = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+    return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
+
+
+def semi_supervised_source_logits(class_logits: ArrayLike) -> jax.Array:
+    r"""The real-vs-fake logit of a K-class discriminator under the (K+1) logit trick.
+
+    With the fake class' logit fixed at 0, ``D(x) = Z / (Z + 1)``, ``Z = sum_k exp(l_k)``,
+    so ``D(x) = sigmoid(logsumexp_k l_k)``: the logsumexp of the class logits is an
+    ordinary real/fake logit, usable with every loss of this module.
+
+    Args:
+      class_logits: (B, ..., K) logits over the K real classes.
+
+    Returns:
+      (B, ...) logits.
+    """
+    logits = _check_class_logits(class_logits, "class_logits")
+    return jax.nn.logsumexp(logits, axis=-1)
+
+
+def semi_supervised_generator_loss(discriminator_gen_outputs: ArrayLike) -> jax.Array:
+    r"""Non-saturating generator loss of the semi-supervised GAN, on K class logits.
+
+    .. math::
+      L_G = -\operatorname{mean} \log D(G(z)) = \operatorname{mean}\,\operatorname{softplus}
+            (-\operatorname{logsumexp}_k l_k),\qquad D = Z / (Z + 1)
+
+    For semi-supervised classification Salimans et al. train the generator with feature
+    matching (:func:`feature_matching_loss`) instead, which gives the better classifier;
+    this loss gives the better samples.
+
+    Args:
+      discriminator_gen_outputs: (B, ..., K) class logits on generated samples.
+
+    Returns:
+      Scalar loss, minimised by the generator.
+
+    References:
+      Salimans et al., `Improved Techniques for Training GANs
+      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016.
+    """
+    g = semi_supervised_source_logits(discriminator_gen_outputs)
+    return jnp.mean(jax.nn.softplus(-g))
+
+
+def semi_supervised_discriminator_loss(
+    discriminator_real_outputs: ArrayLike, discriminator_gen_outputs: ArrayLike
+) -> jax.Array:
+    r"""Unsupervised loss of the (K+1)-class discriminator, with the logit trick.
+
+    .. math::
+      L = -\operatorname{mean} \log D(x) - \operatorname{mean} \log(1 - D(G(z))),
+      \qquad D(x) = \frac{Z(x)}{Z(x) + 1},\ Z(x) = \textstyle\sum_k e^{l_k(x)}
+
+    With ``s = logsumexp_k l_k``: ``-log D = softplus(-s)`` and ``-log(1 - D) = softplus(s)``,
+    exact and finite for logits of any size (Z itself would overflow). It equals the K+1-way
+    softmax cross-entropy with a fixed fake logit 0: "real" on unlabelled real data (any of
+    the K classes) and "fake" on generated data. Add :func:`auxiliary_classifier_loss` on the
+    labelled examples for the supervised term.
+
+    Args:
+      discriminator_real_outputs: (B, ..., K) class logits on unlabelled real data.
+      discriminator_gen_outputs: (B', ..., K) class logits on generated data.
+
+    Returns:
+      Scalar loss, minimised by the discriminator.
+
+    References:
+      Salimans et al., `Improved Techniques for Training GANs
+      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016; Odena, `Semi-Supervised Learning
+      with Generative Adversarial Networks <https://arxiv.org/abs/1606.01583>`_, 2016.
+    """
+    real = _check_class_logits(discriminator_real_outputs, "discriminator_real_outputs")
+    gen = _check_class_logits(discriminator_gen_outputs, "discriminator_gen_outputs")
+    if real.ndim != gen.ndim or real.shape[1:] != gen.shape[1:]:
+        raise ValueError(
+            "discriminator_real_outputs and discriminator_gen_outputs must have the same "
+            f"shape but for the batch, got {real.shape} and {gen.shape}."
+        )
+    r = jax.nn.logsumexp(real, axis=-1)
+    g = jax.nn.logsumexp(gen, axis=-1)
+    return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(g))
 
 
 # ---------------------------------------------------------------------------------------------

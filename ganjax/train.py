@@ -18,6 +18,7 @@ import optax
 from absl import logging
 
 from ganjax import data, images, losses, mixture, models, parallel, steps
+from ganjax import conditional, labeled_subset
 from ganjax.checkpoint import Checkpointer
 from ganjax.state import GANState, create_gan_state
 
@@ -93,6 +94,17 @@ OBJECTIVES = {"adversarial": _adversarial, "weight_clipping": _weight_clipping,
               "gradient_penalty": _gradient_penalty, "feature_matching": _feature_matching}
 
 
+def _conditional(config):
+  # cgan, acgan, sgan: the steps that use labels (ganjax.conditional).
+  try:
+    return conditional.build_step(config, build_losses(config))
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+OBJECTIVES.update(dict.fromkeys(conditional.OBJECTIVES, _conditional))
+
+
 def build_step(config):
   if config.objective not in OBJECTIVES:
     raise ConfigError(f"unknown objective {config.objective!r}; "
@@ -102,6 +114,8 @@ def build_step(config):
 
 def create_state(config, rng) -> GANState:
   """A fresh GANState for `config` (pure: same rng, same state)."""
+  if config.objective in conditional.OBJECTIVES:  # Networks that take labels.
+    return conditional.create_state(config, rng, *build_optimizers(config))
   generator, discriminator = models.build(config)
   g_tx, d_tx = build_optimizers(config)
   shape = (config.pack, *models.example_shape(config))  # A packing D needs a whole pack.
@@ -112,7 +126,13 @@ def create_state(config, rng) -> GANState:
 
 
 def make_sampler(config):
-  """A jitted fn(state, z) -> images, the generator in inference mode."""
+  """A jitted fn(state, z) -> images, the generator in inference mode.
+
+  For a class-conditional generator (cgan, acgan): fn(state, z, labels=None),
+  see ganjax.conditional.make_sampler.
+  """
+  if config.objective in conditional.CONDITIONAL_GENERATOR:
+    return conditional.make_sampler(config)
   generator, _ = models.build(config)
 
   @jax.jit
@@ -177,6 +197,10 @@ def input_batches(config, *, local_batch_size: int, skip: int = 0):
                    resolution=config.resolution, channels=config.channels,
                    seed=config.seed, data_dir=config.data_dir or None,
                    center_crop=config.center_crop or None)
+  if config.objective == "sgan":  # Unlabelled images plus the few labelled examples.
+    it = labeled_subset.semi_supervised_batches(
+        it, config, local_batch_size=config.labeled_batch_size // jax.process_count(),
+        process_index=jax.process_index())
   it = itertools.islice(it, skip * config.d_steps, None)
   while True:
     group = list(itertools.islice(it, config.d_steps))
@@ -210,10 +234,10 @@ class Outputs:
         self._tf.summary.scalar(k, v, step=step)
     self._tb.flush()
 
-  def samples(self, step: int, batch) -> str | None:
+  def samples(self, step: int, batch, *, ncols: int | None = None) -> str | None:
     if not self.active:
       return None
-    grid = images.make_grid(batch)
+    grid = images.make_grid(batch, ncols=ncols)
     scale = max(1, 512 // grid.shape[0])  # Small images: enlarge for viewing.
     path = images.save_png(os.path.join(self.workdir, "samples", f"step_{step:06d}.png"),
                            grid, scale=scale)
@@ -304,13 +328,20 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
                     out_shardings=(repl, repl), donate_argnums=0)
   sampler = make_sampler(config)
   fixed_z = steps.sample_latent(sample_rng, config.num_sample_images, config.latent_dim)
+  sample_args, grid_cols = (fixed_z,), None
+  if config.objective in conditional.CONDITIONAL_GENERATOR:
+    # One row per class, one fixed z per column.
+    grid_cols = conditional.grid_columns(config)
+    sample_args = conditional.class_grid_inputs(sample_rng, num_classes=config.num_classes,
+                                                num_columns=grid_cols,
+                                                latent_dim=config.latent_dim)
   outputs = Outputs(workdir)
 
   def emit_samples(step):
     if mixture.is_mixture(config.dataset):  # Points: a scatter plot, not an image grid.
       path = _mixture_samples(config, workdir, step, _fetch(sampler(state, fixed_z)))
     else:
-      path = outputs.samples(step, _fetch(sampler(state, fixed_z)))
+      path = outputs.samples(step, _fetch(sampler(state, *sample_args)), ncols=grid_cols)
     if path:
       logging.info("wrote %s", path)
 

@@ -57,6 +57,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.channels = 1
   c.center_crop = 0               # side of a central square crop before resizing; 0 = none
   c.batch_size = 64               # global, over all devices and processes
+  # Labels (cgan, acgan, sgan).
+  c.num_classes = 10              # classes of the dataset's `label`
+  c.num_labeled = 0               # sgan: examples that keep their label, balanced per class
+  c.labeled_batch_size = 64       # sgan: labelled examples per D update (global)
   # Loop.
   c.num_steps = 2000
   c.seed = 0

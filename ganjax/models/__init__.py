@@ -3,6 +3,7 @@
 from ganjax import mixture
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
+from ganjax.models import conditional
 
 MODELS = ("dcgan", "mlp")
 
@@ -16,6 +17,8 @@ def example_shape(config) -> tuple[int, ...]:
 
 def build(config):
   """(generator, discriminator) flax modules for `config.model`."""
+  if config.objective in conditional.OBJECTIVES:  # Networks that take or predict labels.
+    return conditional.build(config)
   # Mode-collapse switches of the discriminator (off by default).
   remedies = dict(pack=config.pack, minibatch_kernels=config.minibatch_kernels,
                   minibatch_kernel_dim=config.minibatch_kernel_dim)
