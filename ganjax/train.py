@@ -41,7 +41,13 @@ def build_optimizers(config):
     make = optax.rmsprop
   else:
     raise ConfigError(f"unknown optimizer {o.name!r}; valid: {', '.join(OPTIMIZERS)}")
-  return make(o.g_learning_rate), make(o.d_learning_rate)
+  if o.schedule == "constant":
+    return make(o.g_learning_rate), make(o.d_learning_rate)
+  if o.schedule == "linear":  # Decays to 0 at num_steps: D takes d_steps updates per step.
+    return (make(optax.linear_schedule(o.g_learning_rate, 0.0, max(config.num_steps, 1))),
+            make(optax.linear_schedule(o.d_learning_rate, 0.0,
+                                       max(config.num_steps * config.d_steps, 1))))
+  raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, linear")
 
 
 def build_losses(config):
@@ -238,7 +244,7 @@ class Outputs:
     if not self.active:
       return None
     grid = images.make_grid(batch, ncols=ncols)
-    scale = max(1, 512 // grid.shape[0])  # Small images: enlarge for viewing.
+    scale = -(-512 // grid.shape[0])  # Enlarge small grids to >= 512 px for viewing.
     path = images.save_png(os.path.join(self.workdir, "samples", f"step_{step:06d}.png"),
                            grid, scale=scale)
     with self._tb.as_default():
@@ -289,9 +295,6 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   check_config(config)
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
 
   # Mesh and state.
   mesh = parallel.make_mesh()
@@ -319,6 +322,11 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
     state = ckpt.restore(state)
     start = int(_fetch(state.step))
     logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
+  # Only now, with the checkpoint known to fit this config, may the config be recorded:
+  # a failed resume must leave the work directory as it was.
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
 
   # Input and step.
   repl = parallel.replicated(mesh)

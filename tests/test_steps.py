@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_dcgan(**overrides):
   c = dcgan.get_config()
-  c.width, c.latent_dim, c.batch_size = 4, 8, 8
+  c.width, c.latent_dim, c.batch_size, c.resolution = 4, 8, 8, 16
   for k, v in overrides.items():
     setattr(c, k, v)
   return c
@@ -135,7 +135,7 @@ SHARDED = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     from ganjax import parallel, train
     from experiments.configs import dcgan
-    c = dcgan.get_config(); c.width, c.latent_dim, c.batch_size = 4, 8, 8
+    c = dcgan.get_config(); c.width, c.latent_dim, c.batch_size, c.resolution = 4, 8, 8, 16
     assert len(jax.devices()) == 4
     rng = np.random.default_rng(0)
     batches = [{{"image": rng.uniform(-1, 1, (1, 8, 16, 16, 1)).astype(np.float32)}}

@@ -47,7 +47,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.minibatch_kernel_dim = 5      # ... each a C-dim projection
   c.pack = 1                      # PacGAN: D judges `pack` samples at once; 1 = off
   c.optimizer = ml_collections.ConfigDict(dict(
-      name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999))
+      name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999,
+      schedule="constant"))       # learning rates: constant | linear (decay to 0 at num_steps)
   c.ema_decay = 0.0               # > 0 keeps an EMA of G for samples (e.g. 0.999)
   # Data.
   c.dataset = "digits"            # a TFDS name, or ring | grid (2-D mixtures)
