@@ -35,17 +35,12 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  # Orbax and TFDS log every file they touch at INFO; keep the console to the results.
-  logging.set_verbosity(logging.WARNING)
-  from ganjax import evaluate
-  from ganjax.checkpoint import CheckpointError
-  from ganjax.classifier import ClassifierError
-  from ganjax.data import DatasetNotFoundError
 
   def fail(message):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 
+  # Flag checks first: they fail in a second, before JAX and TensorFlow load.
   if not os.path.isdir(FLAGS.workdir):
     fail(f"work directory {FLAGS.workdir} does not exist")
   if FLAGS.inception_weights and not os.path.isfile(FLAGS.inception_weights):
@@ -54,6 +49,13 @@ def main(argv):
     value = getattr(FLAGS, name)
     if value is not None and value < 1:
       fail(f"--{name} must be >= 1, got {value}")
+  # Orbax and TFDS log every file they touch at INFO; keep the console to the results.
+  logging.set_verbosity(logging.WARNING)
+  from ganjax import evaluate, inception
+  from ganjax.checkpoint import CheckpointError
+  from ganjax.classifier import ClassifierError
+  from ganjax.data import DatasetNotFoundError
+
   options = evaluate.Options(
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
       classifier_dir=FLAGS.classifier_dir, inception_weights=FLAGS.inception_weights,
@@ -61,12 +63,9 @@ def main(argv):
   out = FLAGS.out or os.path.join(FLAGS.workdir, "eval.json")
   try:
     result = evaluate.evaluate(FLAGS.workdir, options, out_path=out)
-  except (FileNotFoundError, CheckpointError, ClassifierError, DatasetNotFoundError) as e:
+  except (FileNotFoundError, CheckpointError, ClassifierError, DatasetNotFoundError,
+          inception.InceptionWeightsError) as e:
     fail(e)
-  except ValueError as e:
-    if type(e).__name__ == "InceptionWeightsError":
-      fail(e)
-    raise
   print(evaluate.format_table(result))
   print(f"wrote {out}")
 

@@ -11,13 +11,13 @@ real one (see ganjax.evaluate).
     features, probs = clf.predict(images)          # images (N, 16, 16, 1) in [-1, 1]
     clf.test_accuracy                              # on the test split, e.g. 0.98
 
-`get_classifier` trains the network on the train split on first use (digits: about 20 s on
-two CPU cores) and caches it in `<cache>/classifiers/<dataset>_<resolution>_<channels>/`,
+`get_classifier` trains the network on the train split on first use (digits at 32x32: 701
+steps, about 25 s of CPU time, 99.7% test accuracy) and caches it in `<cache>/classifiers/<dataset>_<resolution>_<channels>/`,
 where <cache> is $GANJAX_CACHE_DIR, else $XDG_CACHE_HOME/ganjax, else ~/.cache/ganjax; a
 later call with the same dataset and shape loads it. A cache that cannot be read (a truncated
 file, another architecture) is retrained and overwritten, with a warning.
 
-The network: per stage a 3x3 convolution and ReLU then 2x2 max pooling, channels 32, 64, 128,
+The network: per stage a 3x3 convolution and ReLU then 2x2 max pooling, channels 16, 32, 64,
 ..., until the image is 4x4; then a 128-unit dense layer with ReLU (the features) and dropout,
 and a dense layer to the class logits. Trained with Adam and random shifts of up to
 resolution/16 pixels.
@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 # Bump when the network or its training changes: older caches are then retrained.
-VERSION = 1
+VERSION = 2
 FEATURE_DIM = 128
 MIN_TEST_ACCURACY_DIGITS = 0.97
 _WEIGHTS = "classifier.msgpack"
@@ -88,7 +88,7 @@ class ConvClassifier(nn.Module):
   """Small convnet: returns (logits (B, K), features (B, FEATURE_DIM))."""
 
   num_classes: int
-  widths: tuple[int, ...] = (32, 64)
+  widths: tuple[int, ...] = (16, 32)
   feature_dim: int = FEATURE_DIM
   dropout: float = 0.3
 
@@ -106,7 +106,7 @@ class ConvClassifier(nn.Module):
 def widths_for(resolution: int) -> tuple[int, ...]:
   """Channels per stage: halve the image until it is 4x4 (at least one stage)."""
   stages = max(1, int(round(math.log2(max(resolution, 4) / 4))))
-  return tuple(32 * 2**i for i in range(stages))
+  return tuple(16 * 2**i for i in range(stages))
 
 
 def _shift(images, key, max_shift: int):

@@ -18,6 +18,11 @@ not apply (the reason lands in eval.json under "skipped"):
 - inversion: `inversion_psnr_heldout` (test images inverted into z), `inversion_psnr_train`,
   `inversion_psnr_random_baseline` (best of random z on the same held-out images).
 - mixture (2-D ring/grid datasets): ganjax.mixture's mode metrics.
+- conditional (cgan, acgan): `conditional_accuracy`, the share of generated samples (every
+  class in turn) that the domain classifier assigns to the requested class; (sgan):
+  `classification_accuracy`, the discriminator's test accuracy as a K-class classifier, and
+  `supervised_baseline_accuracy`, the same network trained on the same labelled examples
+  alone (ganjax.conditional_eval).
 
 Reading the numbers: generated samples are compared with the real train split. Where a test
 split exists, `<metric>_real_baseline` is the same metric with the held-out test images in
@@ -44,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax import classifier as classifier_lib
-from ganjax import conditional, latent, metrics, mixture, steps, train
+from ganjax import conditional, conditional_eval, latent, metrics, mixture, steps, train
 from ganjax.restore import load_trained
 
 DEFAULT_NUM_SAMPLES = 10_000
@@ -77,17 +82,20 @@ class Options:
 # --------------------------------------------------------------------------- generation
 
 
-def generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
-             labels=None):
+def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size: int = 500,
+             labels=None, z=None):
   """(images (num, ...) numpy, labels (num,) or None): samples from the sampling generator.
 
-  The one place that turns a trained state into evaluation samples. A class-conditional
-  generator (cgan, acgan) gets `labels`, by default every class in turn (a balanced sample),
-  and returns them; an unconditional one returns None. One compiled batch shape: the last
-  batch is padded.
+  The one place that turns a trained state into evaluation samples. z ~ N(0, I) from `seed`
+  unless given (then num = len(z)). A class-conditional generator (cgan, acgan) gets
+  `labels`, by default every class in turn (a balanced sample), and returns them; an
+  unconditional one returns None. One compiled batch shape: the last batch is padded.
   """
   sampler = train.make_sampler(config)
-  z = np.asarray(steps.sample_latent(jax.random.key(seed), num, config.latent_dim))
+  if z is None:
+    z = steps.sample_latent(jax.random.key(seed), num, config.latent_dim)
+  z = np.asarray(z, np.float32)
+  num = len(z)
   conditional_g = config.objective in conditional.CONDITIONAL_GENERATOR
   if conditional_g and labels is None:
     labels = np.arange(num, dtype=np.int32) % config.num_classes
@@ -390,6 +398,20 @@ def mixture_section(ctx: Context) -> dict:
   return mixture.mode_metrics(samples, mixture.get(ctx.config.dataset))
 
 
+def conditional_section(ctx: Context) -> dict:
+  """The label-using families: conditional or semi-supervised accuracy (ganjax.conditional_eval)."""
+  c = ctx.config
+  if c.objective in conditional.CONDITIONAL_GENERATOR:
+    _, labels = ctx.generated()  # Every class in turn.
+    _, probs = ctx.classifier_outputs("generated")
+    return {"conditional_accuracy": conditional_eval.conditional_accuracy(probs, labels)}
+  if c.objective == "sgan":
+    ctx.log(f"sgan: training the supervised-only baseline on the {c.num_labeled} labelled "
+            f"examples ...")
+    return conditional_eval.semi_supervised_metrics(c, ctx.state)
+  raise NotApplicable("not a conditional run")
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
   name: str
@@ -399,6 +421,7 @@ class Section:
 SECTIONS = [
     Section("mixture", mixture_section),
     Section("classifier", classifier_section),
+    Section("conditional", conditional_section),
     Section("nearest_neighbours", nearest_neighbours_section),
     Section("inception", inception_section),
     Section("inversion", inversion_section),
@@ -422,6 +445,8 @@ def evaluate(workdir: str, options: Options | None = None, *, sections=None,
             "objective": config.objective, "num_samples": ctx.num_samples,
             "sampling": "ema" if state.ema_params is not None else "generator",
             "seed": options.seed}
+  if options.inception_weights and not ctx.is_mixture:
+    ctx.inception()  # A bad weights file fails now, not after the other sections.
   skipped = {}
   for section in sections or SECTIONS:
     t = time.time()
