@@ -5,14 +5,16 @@
 
 For each run and seed: trains `python -m experiments.<family>` with that
 variant and seed in <workroot>/<family>_<variant>_s<seed> (an existing finished
-work directory is reused), then measures
-- cgan/acgan: conditional accuracy, the share of 1,000 generated samples (100
-  per class) that a digit classifier assigns to the requested class;
-- sgan: the discriminator's test accuracy and that of the same network trained
-  on the same labelled examples only (ganjax.conditional_eval).
-The digit classifier is ganjax.classifier's when that module exists, else a
-small convnet trained here on the digits train split (its test accuracy is
-printed). Prints a markdown table (mean +- std over seeds) and writes
+work directory is reused), then evaluates it with the conditional section of
+`python -m experiments.evaluate` (which also writes <workdir>/eval.json):
+- cgan/acgan: conditional_accuracy, the share of generated samples (as many
+  as the train split has, every class in turn) that the domain classifier
+  (ganjax.classifier, trained and cached on first use; its test accuracy is
+  reported beside) assigns to the requested class;
+- sgan: classification_accuracy, the discriminator's test accuracy, and
+  supervised_baseline_accuracy, the same network trained on the same labelled
+  examples only (ganjax.conditional_eval).
+Prints a markdown table (mean +- std over seeds) and writes
 <workroot>/conditional_table.json.
 """
 
@@ -36,64 +38,16 @@ FLAGS = flags.FLAGS
 
 # --------------------------------------------------------------------------- a digit classifier
 
-
-def _fallback_classifier(resolution: int):
-  """A small convnet trained on digits train at `resolution`: fn(images) -> logits."""
-  import flax.linen as nn
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-  import optax
-  from ml_collections import ConfigDict
-
-  from ganjax import conditional_eval
-
-  class Net(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-      x = nn.relu(nn.Conv(32, (3, 3))(x))
-      x = nn.relu(nn.Conv(64, (3, 3), strides=(2, 2))(x))
-      x = nn.relu(nn.Dense(128)(x.reshape((x.shape[0], -1))))
-      return nn.Dense(10)(x)
-
-  cfg = ConfigDict(dict(dataset="digits", resolution=resolution, channels=1, data_dir="",
-                        center_crop=0))
-  x_train, y_train = conditional_eval.load_split(cfg, "train")
-  x_test, y_test = conditional_eval.load_split(cfg, "test")
-  net = Net()
-  params = net.init(jax.random.key(0), x_train[:1])
-  tx = optax.adam(1e-3)
-  opt = tx.init(params)
-
-  @jax.jit
-  def update(params, opt, x, y):
-    def loss(p):
-      return optax.softmax_cross_entropy_with_integer_labels(net.apply(p, x), y).mean()
-    grads = jax.grad(loss)(params)
-    updates, opt = tx.update(grads, opt)
-    return optax.apply_updates(params, updates), opt
-
-  rng = np.random.default_rng(0)
-  for _ in range(1500):
-    idx = rng.integers(0, len(x_train), 64)
-    # Small random shifts: generated digits are not always centred like the data.
-    shift = rng.integers(-1, 2, 2)
-    x = np.roll(x_train[idx], tuple(shift * resolution // 8), axis=(1, 2))
-    params, opt = update(params, opt, x, y_train[idx])
-  classify = jax.jit(lambda x: net.apply(params, x))
-  acc = conditional_eval.conditional_accuracy(classify(x_test), y_test)
-  logging.info("fallback digit classifier at %dx%d: test accuracy %.4f", resolution,
-               resolution, acc)
-  return classify, acc
-
-
 _CLASSIFIERS = {}
 
 
 def digit_classifier(resolution: int):
-  """(fn(images) -> logits, its test accuracy) for digits at `resolution`."""
+  """(fn(images) -> class probabilities, test accuracy): ganjax.classifier's, cached."""
+  from ganjax import classifier
+
   if resolution not in _CLASSIFIERS:
-    _CLASSIFIERS[resolution] = _fallback_classifier(resolution)
+    clf = classifier.get_classifier("digits", resolution=resolution, channels=1)
+    _CLASSIFIERS[resolution] = (lambda x: clf.predict(x)[1], clf.test_accuracy)
   return _CLASSIFIERS[resolution]
 
 
@@ -119,20 +73,22 @@ def _config(family: str, variant: str, seed: int):
 
 
 def measure(family: str, variant: str, seed: int) -> dict:
-  from ganjax import conditional_eval, train
-  from ganjax.restore import load_trained
+  """Trains (or reuses) one run, then evaluates it as `python -m experiments.evaluate` does."""
+  from ganjax import evaluate, train
 
   c = _config(family, variant, seed)
   workdir = os.path.join(FLAGS.workroot, f"{family}_{variant}_s{seed}")
   train.train_and_evaluate(c, workdir)  # Resumes, or returns at once when finished.
-  config, state = load_trained(workdir)
-  if family == "sgan":
-    return conditional_eval.semi_supervised_metrics(config, state)
-  classify, classifier_acc = digit_classifier(config.resolution)
-  images, labels = conditional_eval.generate_per_class(config, state, num_per_class=100,
-                                                       seed=1)
-  return {"conditional_accuracy": conditional_eval.conditional_accuracy(
-      classify(images), labels), "classifier_test_accuracy": classifier_acc}
+  # Only evaluate's conditional section (it also writes <workdir>/eval.json).
+  result = evaluate.evaluate(workdir, evaluate.Options(log=logging.info),
+                             sections=[evaluate.Section("conditional",
+                                                        evaluate.conditional_section)])
+  keys = ("classification_accuracy", "supervised_baseline_accuracy") if family == "sgan" \
+      else ("conditional_accuracy",)
+  out = {k: result[k] for k in keys}
+  if family != "sgan":
+    out["classifier_test_accuracy"] = digit_classifier(c.resolution)[1]
+  return out
 
 
 def main(argv):

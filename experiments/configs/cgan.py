@@ -26,6 +26,7 @@ def get_config(arg=None):
   c.label_embedding = 0           # 0: one-hot labels; > 0: a learned embedding of that size
   c.num_classes = 10
   c.num_sample_images = 100       # a 10 x 10 class grid
+  c.ema_decay = 0.999             # samples and evaluation from an EMA of G
   if c.model == "mlp":
     c.latent_dim = 64
     c.hidden = (256, 256)
