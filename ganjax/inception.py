@@ -427,6 +427,13 @@ def to_torch_state_dict(variables) -> dict:
 # --------------------------------------------------------------------------- the loaded network
 
 
+@functools.lru_cache(maxsize=None)
+def _jitted_forward(size: int):
+  """One jitted forward pass per input size, shared by every loaded network (one compile)."""
+  module = InceptionV3()
+  return jax.jit(lambda variables, images: module.apply(variables, preprocess(images, size)))
+
+
 class FIDInception:
   """A loaded InceptionV3: `predict(images) -> (pool3 features, probs)`."""
 
@@ -435,15 +442,9 @@ class FIDInception:
     self.input_size = input_size
     self.path = path
 
-  @functools.cached_property
+  @property
   def _apply(self):
-    module, size = InceptionV3(), self.input_size
-
-    @jax.jit
-    def run(variables, images):
-      return module.apply(variables, preprocess(images, size))
-
-    return run
+    return _jitted_forward(self.input_size)
 
   def predict(self, images, *, batch_size: int = 50):
     """(features float32 (N, 2048), probs float32 (N, 1008)) of images (N, H, W, 1|3) in [-1, 1]."""

@@ -154,31 +154,26 @@ class Inversion:
 
 
 def best_random_latents(generate: Callable, targets, key, *, num_random: int,
-                        latent_dim: int, chunk: int = 64):
-  """For each target, the best (lowest L2) of `num_random` z ~ N(0, I), tried in chunks.
+                        latent_dim: int):
+  """For each target, the best (lowest L2) of its own `num_random` draws of z ~ N(0, I).
 
-  Returns (z (N, d), squared error (N,)). Each chunk draws `chunk` z and compares all targets
-  to all their images, so the cost is num_random/chunk generator passes of `chunk` images.
+  `generate` maps (N, d) z to N images aligned with the targets (so a class-conditional
+  generator can be bound to the targets' labels); one generator pass per draw.
+  Returns (z (N, d), mean squared error per image (N,)).
   """
   targets = jnp.asarray(targets, jnp.float32)
   n = targets.shape[0]
-  flat_targets = targets.reshape(n, -1)
 
   def body(carry, k):
     best_z, best_err = carry
-    z = jax.random.normal(k, (chunk, latent_dim))
-    x = generate(z).reshape(chunk, -1)
-    err = (jnp.sum(flat_targets**2, 1)[:, None] + jnp.sum(x**2, 1)[None, :]
-           - 2.0 * flat_targets @ x.T)  # (N, chunk)
-    j = jnp.argmin(err, axis=1)
-    e = jnp.take_along_axis(err, j[:, None], 1)[:, 0]
-    better = e < best_err
-    return (jnp.where(better[:, None], z[j], best_z), jnp.where(better, e, best_err)), None
+    z = jax.random.normal(k, (n, latent_dim))
+    err = jnp.mean((generate(z) - targets) ** 2, axis=tuple(range(1, targets.ndim)))
+    better = err < best_err
+    return (jnp.where(better[:, None], z, best_z), jnp.where(better, err, best_err)), None
 
-  num_chunks = max(1, -(-num_random // chunk))
   init = (jnp.zeros((n, latent_dim)), jnp.full((n,), jnp.inf))
-  (z, err), _ = jax.lax.scan(body, init, jax.random.split(key, num_chunks))
-  return z, err / flat_targets.shape[1]
+  (z, err), _ = jax.lax.scan(body, init, jax.random.split(key, num_random))
+  return z, err
 
 
 def invert(generate: Callable, targets, key, *, latent_dim: int, num_steps: int = 300,
@@ -194,13 +189,15 @@ def invert(generate: Callable, targets, key, *, latent_dim: int, num_steps: int 
       z* = argmin_z ||G(z) - x||^2 / num_pixels + prior_weight ||z||^2 / d
 
   Args:
-    generate: fn(z (B, d)) -> images (B, H, W, C), the generator in inference mode.
+    generate: fn(z (N, d)) -> images (N, H, W, C), the generator in inference mode; row i
+      of z is target i's (a class-conditional generator is bound to the targets' labels).
     targets: (N, H, W, C) images in the generator's range ([-1, 1]).
     key: PRNG key for the random z.
     latent_dim: d.
     num_steps: Adam steps.
     learning_rate: Adam's step size.
-    num_random: random z tried per target for the starting point and the baseline.
+    num_random: random z drawn per target for the starting point and the baseline (one
+      generator pass over all targets per draw).
     prior_weight: weight of a Gaussian prior on z (0: plain L2 reconstruction).
 
   Returns:
@@ -216,9 +213,8 @@ def invert(generate: Callable, targets, key, *, latent_dim: int, num_steps: int 
   if num_steps < 0 or num_random < 1:
     raise ValueError("num_steps must be >= 0 and num_random >= 1")
   z0, _ = jax.jit(best_random_latents, static_argnums=0,
-                  static_argnames=("num_random", "latent_dim", "chunk"))(
-                      generate, targets, key, num_random=num_random, latent_dim=latent_dim,
-                      chunk=min(64, num_random))
+                  static_argnames=("num_random", "latent_dim"))(
+                      generate, targets, key, num_random=num_random, latent_dim=latent_dim)
   tx = optax.adam(learning_rate)
 
   def loss_fn(z):
@@ -283,7 +279,7 @@ def _grid_rows(rows, ncols: int):
 def _save(path, images, ncols):
   from ganjax import images as images_lib
   grid = images_lib.make_grid(images, ncols=ncols)
-  images_lib.save_png(path, grid, scale=max(1, 1024 // max(grid.shape[:2])))
+  images_lib.save_png(path, grid, scale=max(1, -(-768 // max(grid.shape[:2]))))  # ~768+ px
   return path
 
 

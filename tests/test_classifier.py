@@ -40,7 +40,7 @@ def test_learns_a_trivial_task():
 
 
 def test_network_stages_stop_at_4x4():
-  assert classifier.widths_for(8) == (16,)
+  assert classifier.widths_for(8) == (16, 32)
   assert classifier.widths_for(16) == (16, 32)
   assert classifier.widths_for(32) == (16, 32, 64)
 

@@ -101,7 +101,8 @@ def test_inception_metrics_with_a_weights_file(run, tmp_path, monkeypatch):
   fid = evaluate.metrics.frechet_distance
   monkeypatch.setattr(evaluate.metrics, "frechet_distance", lambda a, b: fid(a[:, :64], b[:, :64]))
   sections = [s for s in evaluate.SECTIONS if s.name == "inception"]
-  out = evaluate.evaluate(workdir, _options(clf_dir, inception_weights=weights, num_samples=12),
+  # 4 samples: the batch shape test_inception compiled, when both run in one process.
+  out = evaluate.evaluate(workdir, _options(clf_dir, inception_weights=weights, num_samples=4),
                           sections=sections, out_path=str(tmp_path / "eval.json"))
   for key in ("fid", "fid_real_baseline", "kid", "kid_std", "inception_score",
               "inception_score_std"):

@@ -126,14 +126,14 @@ def _torch_reference(sd, images, size):
 
 @pytest.fixture(scope="module")
 def predictions(weights_file):
-  images = np.random.default_rng(1).uniform(-1, 1, (3, 16, 16, 1)).astype(np.float32)
+  images = np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)).astype(np.float32)
   net = inception.load(weights_file, input_size=SIZE)
-  return images, net.predict(images, batch_size=2)  # 2 batches: one padded
+  return images, net.predict(images, batch_size=4)  # 2 batches: one padded
 
 
 def test_round_trip_and_2048_features(predictions):
   _, (features, probs) = predictions
-  assert features.shape == (3, 2048) and probs.shape == (3, 1008)
+  assert features.shape == (6, 2048) and probs.shape == (6, 1008)
   assert np.all(np.isfinite(features)) and np.all(features >= 0)  # pool of ReLUs
   np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
   assert not np.allclose(features[0], features[1])
