@@ -35,7 +35,9 @@ def get_config(arg=None):
     c.latent_dim = 100
   if dataset == "digits":
     c.width = 32
-    c.num_steps = 3000
+    # MLP steps are ~5x cheaper but need more of them: 3,000 gave 87% conditional
+    # accuracy, 10,000 gave 99% (seed 0).
+    c.num_steps = 10000 if c.model == "mlp" else 3000
     c.sample_every = 1000
     c.checkpoint_every = 1000
   else:
