@@ -311,7 +311,7 @@ def load_variables(path: str) -> dict:
   if not os.path.isfile(path):
     raise InceptionWeightsError(f"no InceptionV3 weights file {path}")
   try:
-    with np.load(path, allow_pickle=False) as npz:
+    with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
       arrays = {k: npz[k] for k in npz.files}
   except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
     raise InceptionWeightsError(

@@ -9,6 +9,11 @@ import pytest
 from ganjax import classifier
 
 
+def _read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp("tfds"))
@@ -56,7 +61,7 @@ def digits_cache(tmp_path_factory, data_dir):
 def test_digits_classifier_is_trained_cached_and_reloaded(digits_cache, data_dir, monkeypatch):
   directory, clf = digits_cache
   assert clf.test_accuracy >= 0.85  # 80 steps; the default (701 steps) reaches 0.97+.
-  meta = json.load(open(os.path.join(directory, "classifier.json")))
+  meta = _read_json(os.path.join(directory, "classifier.json"))
   assert meta["num_test"] == 300 and meta["num_classes"] == 10
   # The second call loads the cache: training it again would fail here.
   monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: pytest.fail("retrained"))

@@ -18,6 +18,11 @@ REQUIRED = ("fcd", "fcd_real_baseline", "classifier_is", "classifier_is_std", "c
             "inversion_psnr_random_baseline", "num_samples", "step")
 
 
+def _read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   """A DCGAN trained 4 steps on digits, and a quickly trained digits classifier."""
@@ -49,7 +54,7 @@ def result(run):
 
 def test_eval_json_has_every_metric_and_the_real_baseline(run, result):
   workdir, _ = run
-  on_disk = json.load(open(os.path.join(workdir, "eval.json")))
+  on_disk = _read_json(os.path.join(workdir, "eval.json"))
   assert on_disk == json.loads(json.dumps(result))
   for key in REQUIRED:
     assert key in on_disk, key
@@ -122,7 +127,7 @@ def test_latent_report_writes_its_pngs(run, tmp_path):
   for name in ("interpolation_linear", "interpolation_spherical", "arithmetic", "candidates",
                "inversion"):
     assert os.path.getsize(tmp_path / f"{name}.png") > 0, name
-  assert "inversion_psnr_heldout" in json.load(open(tmp_path / "latent.json"))
+  assert "inversion_psnr_heldout" in _read_json(tmp_path / "latent.json")
   assert out["arithmetic_group_sizes"] == [2, 1, 1]
   with pytest.raises(latent.LatentError, match="not in candidates.png"):
     latent.latent_report(workdir, out_dir=str(tmp_path), arithmetic="[200]",

@@ -177,7 +177,7 @@ def test_converter_cli_rejects_another_network_in_one_line(tmp_path):
 
 
 def _rewrite(src, dst, change):
-  with np.load(src) as npz:
+  with open(src, "rb") as f, np.load(f) as npz:
     arrays = {k: npz[k] for k in npz.files}
   change(arrays)
   with open(dst, "wb") as f:
@@ -193,7 +193,8 @@ def test_bad_weight_files_fail_clearly(tmp_path, weights_file):
   with pytest.raises(inception.InceptionWeightsError, match="not a readable .npz"):
     inception.load(str(garbage))
   truncated = tmp_path / "truncated.npz"
-  truncated.write_bytes(open(weights_file, "rb").read()[:100_000])
+  with open(weights_file, "rb") as f:
+    truncated.write_bytes(f.read(100_000))
   with pytest.raises(inception.InceptionWeightsError, match="not a readable .npz"):
     inception.load(str(truncated))
   key = "params/Mixed_6b/branch7x7_2/conv/kernel"
