@@ -300,3 +300,27 @@ def test_entry_point_configs_train_a_step_on_digits(tmp_path, data_dir, name, ov
   assert int(state.step) == 1
   assert int(state.discriminator.step) == c.d_steps
   assert os.path.exists(tmp_path / "samples" / "step_000001.png")
+
+
+def test_linear_learning_rate_schedule_decays_to_zero():
+  import optax
+  c = small(gan.get_config(), num_steps=4, d_steps=2)
+  c.optimizer.schedule = "linear"
+  g_tx, d_tx = train.build_optimizers(c)
+  params = {"w": jnp.ones(3)}
+  grads = {"w": jnp.ones(3)}
+
+  def sizes(tx, n):
+    state, out = tx.init(params), []
+    for _ in range(n):
+      updates, state = tx.update(grads, state, params)
+      out.append(float(jnp.abs(updates["w"][0])))
+    return out
+
+  g = sizes(g_tx, 5)
+  assert g[0] > g[1] > g[2] > g[3] > 0 and g[4] == 0  # G: 4 steps.
+  d = sizes(d_tx, 9)
+  assert d[7] > 0 and d[8] == 0  # D: d_steps * num_steps updates.
+  c.optimizer.schedule = "cosine"
+  with pytest.raises(train.ConfigError, match="schedule"):
+    train.check_config(c)
