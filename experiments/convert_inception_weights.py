@@ -12,7 +12,6 @@ https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_incepti
   python -m experiments.evaluate --workdir=DIR --inception_weights=inception_fid.npz
 """
 
-import os
 import sys
 
 from absl import app, flags

@@ -176,7 +176,10 @@ class DomainClassifier:
 def train_classifier(images, labels, *, num_classes: int, num_steps: int, batch_size: int = 64,
                      learning_rate: float = 1e-3, seed: int = 0,
                      widths: tuple[int, ...] | None = None) -> tuple[ConvClassifier, dict]:
-  """Trains a ConvClassifier on (images (N, R, R, C) in [-1, 1], labels (N,)); returns (module, params)."""
+  """Trains a ConvClassifier on images (N, R, R, C) in [-1, 1] and labels (N,).
+
+  Returns (module, params).
+  """
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
   if images.ndim != 4 or labels.shape != images.shape[:1]:

@@ -243,7 +243,7 @@ def invert(generate: Callable, targets, key, *, latent_dim: int, num_steps: int 
       random_psnr=np.asarray(psnr(random_images, targets)))
 
 
-# --------------------------------------------------------------------------- a work directory's report
+# --------------------------------------------------------------------------- a run's report
 
 
 def parse_expression(text: str):
