@@ -1,0 +1,1 @@
+"""Speed comparisons of ganjax against peer frameworks (benchmarks, not tests)."""
