@@ -1,34 +1,50 @@
 """DCGAN training speed: ganjax against PyTorch on the same machine.
 
   python -m benchmarks.dcgan --framework=both --batch=64 --resolution=64 --steps=20
-  python -m benchmarks.dcgan --framework=ganjax --batch=16,64,128 --resolution=32,64
+  python -m benchmarks.dcgan --framework=both --batch=16,64,128 --resolution=32,64
+  python -m benchmarks.dcgan --framework=both --cores=1      # single-core work, busy machine
 
 Both sides train the same network, the DCGAN of Radford et al. 2016 as PyTorch's
 examples/dcgan builds it (nz 100, 64 filters, BatchNorm, ReLU / LeakyReLU 0.2), with
 BCE-with-logits and Adam (2e-4, beta1 0.5) on a fixed batch of random "real" images.
 One iteration is what PyTorch's example does per batch: a D step on real and fake
 (fake generated once, detached) and a G step that reuses the same fake. On the ganjax
-side that is `ganjax.train.build_step` (`steps.adversarial_step`), jit-compiled with the
-state donated, exactly as `train_and_evaluate` runs it.
+side that is `ganjax.train.create_state` and `ganjax.train.build_step`
+(`steps.adversarial_step`), jit-compiled with the state donated, as `train_and_evaluate`
+runs them.
 
-Each framework runs in its own worker process, so its peak RSS and time to first step
-(from process start: imports, init, compile, first step) are its own. With
-`--framework=both` the two workers are set up one after the other, then step in turn
-(A B, B A, ...), so a change of machine load hits both. After `--warmup` untimed
-iterations, `--steps` iterations are timed one by one (blocked until done).
+Each framework runs in its own worker process, so its peak RSS and its time to first
+step are its own. `first_step_s` runs from the worker's process start to the end of its
+first iteration: Python start-up (`startup_s`), imports (`import_s`; for ganjax that is
+jax and ganjax.train, which loads TensorFlow for tf.data), state creation (`init_s`,
+its compilation included), compilation of the step (`compile_s`) and the first run
+(`first_run_s`). With `--framework=both` the workers are set up one after the other,
+then step in turn (A B, B A, ...), so a change of machine load hits both; after
+`--warmup` untimed iterations, `--steps` iterations are timed one by one (blocked until
+done).
 
 Output: one JSON line per framework and setting, with `img_per_s` = batch / median step
-time, and with `both` a line `"framework": "ganjax/torch"` holding the ratios.
-`flops_per_step` is counted analytically (2 x multiply-adds of every convolution in the
-iteration; no D parameter gradients in the G step, which nobody uses) and is the same
-for both frameworks; `gflops_per_s` divides it by the median step time and
-`fraction_of_peak` divides that by `--peak_gflops` (about 180 GFLOP/s for this 2-core
-machine's float32 matmul; `matmul_gflops` is the same check measured in each framework
-at the end of its run). The ganjax line also reports `xla_flops_per_step`, XLA's own
-cost analysis of the compiled step.
+time and `cpu_s_median` the process CPU time of an iteration (all threads), and with
+`both` a line `"framework": "ganjax/torch"` with the ratios (`img_per_s_ratio` of the
+medians, `paired_ratio_median` of the per-round ratios). `other_load_cores` is how many
+cores other processes kept busy during the timed iterations (from /proc/stat, less the
+workers' own CPU time): on a shared machine, read every number next to it. PyTorch's
+OpenMP threads spin while they wait, so a busy machine slows it far more than XLA;
+`--cores=1` pins both workers to one core (and PyTorch to one thread) for a
+load-tolerant comparison of the work each framework does.
+
+`flops_per_step` is counted analytically (2 x the multiply-adds of every convolution of
+the iteration, no D parameter gradients in the G step; `dcgan_flops`), the same number
+for both frameworks; `gflops_per_s` divides it by the median step time,
+`fraction_of_peak` by `--peak_gflops` (180, the issue's figure for this machine), and
+`fraction_of_measured_peak` by the best float32 matmul rate measured at the end of the
+run (`matmul_gflops`, per framework; the larger of the two is the machine's). The
+ganjax line also reports `xla_flops_per_step`, XLA's cost analysis of the compiled
+step, and the `XLA_FLAGS` it ran with.
 
 PyTorch is an optional peer: `pip install torch==2.13.0` (CPU). Its intra-op threads
-are set to `--threads` (default: the number of CPU cores); XLA uses all cores.
+are `--threads` (default: `--cores`, else every core); XLA sizes its own thread pool
+(every core the worker may use).
 """
 
 from __future__ import annotations
@@ -140,7 +156,8 @@ class GanjaxRunner:
 
   def info(self) -> dict:
     return {"init_s": self.init_s, "compile_s": self.compile_s,
-            "xla_flops_per_step": self.xla_flops, "threads": os.cpu_count()}
+            "xla_flops_per_step": self.xla_flops, "cores": len(os.sched_getaffinity(0)),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
   def matmul_gflops(self) -> float:
     """Best float32 GFLOP/s of square matmuls (1024, 2048): the machine's usable peak."""
@@ -232,7 +249,8 @@ class TorchRunner:
     return time.perf_counter() - t0
 
   def info(self) -> dict:
-    return {"init_s": self.init_s, "threads": self._torch.get_num_threads()}
+    return {"init_s": self.init_s, "threads": self._torch.get_num_threads(),
+            "cores": len(os.sched_getaffinity(0))}
 
   def matmul_gflops(self) -> float:
     """Best float32 GFLOP/s of square matmuls (1024, 2048), as `GanjaxRunner`'s."""
@@ -268,6 +286,8 @@ def worker(args) -> None:
     proto.write(json.dumps(obj) + "\n")
 
   t_begin, t0 = time.time(), time.perf_counter()
+  if args.cores:  # Before any framework starts its thread pools.
+    os.sched_setaffinity(0, range(args.cores))
   kwargs = dict(channels=args.channels, width=args.width, latent_dim=args.latent_dim)
   if args._worker == "ganjax":
     # Timed as the import: jax, and ganjax's train loop (which loads TensorFlow for tf.data).
@@ -303,7 +323,7 @@ class Worker:
     cmd = [sys.executable, "-m", "benchmarks.dcgan", f"--_worker={framework}",
            f"--batch={batch}", f"--resolution={resolution}", f"--channels={args.channels}",
            f"--width={args.width}", f"--latent_dim={args.latent_dim}",
-           f"--threads={args.threads}",
+           f"--threads={args.threads}", f"--cores={args.cores}",
            "--matmul_peak" if args.matmul_peak else "--no-matmul_peak"]
     self.framework = framework
     t_start = time.time()
@@ -402,7 +422,7 @@ def run_setting(frameworks, batch: int, resolution: int, args) -> list[dict]:
            "fraction_of_measured_peak": (round(gflops / machine_peak, 3)
                                          if machine_peak else None),
            "load_avg_1m": [load_start, load_end], "other_load_cores": other_cores,
-           "cpu_count": os.cpu_count()}
+           "cpu_count": os.cpu_count(), "pinned_cores": args.cores or None}
     for k, v in w.ready.items():
       if k not in ("event", "first_step_s"):
         rec[k] = round(v, 3) if isinstance(v, float) and k != "xla_flops_per_step" else v
@@ -435,14 +455,20 @@ def parse_args(argv=None):
   p.add_argument("--channels", type=int, default=3)
   p.add_argument("--width", type=int, default=64)
   p.add_argument("--latent_dim", type=int, default=100)
-  p.add_argument("--threads", type=int, default=os.cpu_count(),
-                 help="PyTorch intra-op threads (XLA uses every core)")
+  p.add_argument("--threads", type=int, default=None,
+                 help="PyTorch intra-op threads (default: --cores, else every core; XLA "
+                      "sizes its own pool)")
+  p.add_argument("--cores", type=int, default=0,
+                 help="pin both workers to the first N cores (0: no pinning); e.g. 1 "
+                      "compares single-core work on a machine others are using")
   p.add_argument("--peak_gflops", type=float, default=180.0,
                  help="the machine's float32 matmul peak that fraction_of_peak divides by")
   p.add_argument("--matmul_peak", action=argparse.BooleanOptionalAction, default=True,
                  help="measure a 2048^3 matmul in each framework at the end")
   p.add_argument("--_worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
+  if args.threads is None:
+    args.threads = args.cores or os.cpu_count()
   if args._worker:
     args.batch, args.resolution = args.batch[0], args.resolution[0]
   elif args.steps < 1 or args.warmup < 0:

@@ -94,12 +94,23 @@ def _flatten_batch(x: Array, num_spatial: int = 2) -> tuple[Array, tuple[int, ..
 #
 #     dk[a, b] = sum_{n, i, j} big_p[n, 2i + a, 2j + b]^T small[n, i, j]   (big_p: padded by 1)
 #
-# The custom VJPs below use this to hand XLA:CPU only forms that it runs fast. Autodiff
-# of lax's convolutions gives input-dilated convolutions (the gradient of a strided
-# convolution), which XLA:CPU runs off its fast library path; measured single-threaded at
-# batch 64, 64x64 DCGAN shapes, each form below was the fastest of those tried (lax's own
-# strided convolution and its kernel gradient, phase convolutions, im2col products, one
-# product per tap), chosen by shape. All are exact rewrites (float32 round-off only).
+# The custom VJPs below use this to hand XLA:CPU only forms it runs fast. Autodiff of
+# a strided convolution gives an input-dilated convolution, which XLA:CPU runs off its
+# library path (2-4x slower than the forward pass); autodiff of a 3-channel convolution
+# wastes most of each vector. What each layer computes (all exact, float32 round-off):
+#
+#   Conv4x4S2 (S):           forward   lax's strided convolution
+#                            d input   T with the adjoint kernel (phase convolutions)
+#                            d kernel  lax's kernel gradient (a kernel-dilated convolution,
+#                                      which XLA:CPU runs as fast as the forward pass)
+#   ConvTranspose4x4S2 (T):  forward   phase convolutions
+#                            d input   the phase form's own gradient (stride-1 convolutions)
+#                            d kernel  the phase form's own gradient
+#
+# except that maps with fewer than _FEW_CHANNELS channels on the large side (RGB images)
+# use matrix products instead, 2.5-5x faster there. Products (im2col, or one per tap) for
+# the wide layers were faster single-threaded, but no faster on two cores and added ~1 s
+# of compilation (one fusion per tap), so only the RGB layers use them.
 
 # Below this many channels on the large side, matrix products beat convolutions, whose
 # vector lanes run mostly empty (the RGB layers).
@@ -207,32 +218,18 @@ def _kernel_grad_by_products(big: Array, small: Array, precision) -> Array:
   return jnp.stack(taps).reshape(4, 4, c, -1)
 
 
-def _small_map(x: Array) -> bool:
-  # Up to 8x8, a convolution's GEMMs are too short for its library kernel: one matrix
-  # product over all taps measured ~30% faster (8x8x256 -> 4x4x512 at batch 64).
-  return x.shape[1] * x.shape[2] <= 8 * 8
-
-
-def _strided_conv_fast(x: Array, kernel: Array, precision) -> Array:
-  if _small_map(x):
-    return _strided_conv_by_product(x, kernel, precision)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_4x4_s2(x, kernel, precision):
   return _strided_conv(x, kernel, precision)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _conv_4x4_s2(x, kernel, precision):
-  return _strided_conv_fast(x, kernel, precision)
-
-
 def _conv_4x4_s2_fwd(x, kernel, precision):
-  return _strided_conv_fast(x, kernel, precision), (x, kernel)
+  return _strided_conv(x, kernel, precision), (x, kernel)
 
 
 def _conv_4x4_s2_bwd(precision, residuals, g):
   x, kernel = residuals
   dx = _conv_transpose(g, _adjoint_kernel(kernel), precision)
-  if _small_map(x):
-    return dx, _kernel_grad_by_products(x, g, precision)
   return dx, _kernel_grad_by_conv(x, g, precision)
 
 
@@ -252,12 +249,6 @@ def conv_4x4_s2(x: Array, kernel: Array, precision: PrecisionLike = None) -> Arr
   return _conv_4x4_s2(x, kernel, precision)
 
 
-def _prefer_products(big: Array) -> bool:
-  # Measured crossover of `_kernel_grad_by_products` against the phase form's own
-  # gradient: products win up to 16x16 maps and for RGB maps, lose at 32x32x64.
-  return big.shape[1] * big.shape[2] <= 16 * 16 or big.shape[-1] < _FEW_CHANNELS
-
-
 # The layer's forward pass is the phase form at every width (an RGB output layer's forward
 # is 0.5% of a 64x64 DCGAN iteration), so that its gradient stays checkably a set of
 # stride-1 convolutions; `_conv_transpose`'s product form serves the discriminator's
@@ -272,20 +263,13 @@ def _conv_transpose_4x4_s2_fwd(x, kernel, precision):
 
 
 def _conv_transpose_4x4_s2_bwd(precision, residuals, g):
-  # Stride-1 convolutions and products only: no strided or dilated convolution (lax's
-  # strided convolution would be the natural input gradient, but the phase form's own
-  # gradient is as fast for wide layers, and products beat both for RGB).
+  # Stride-1 convolutions and products only, no strided or dilated convolution.
   x, kernel = residuals
-  if kernel.shape[-1] < _FEW_CHANNELS or _small_map(g):
-    dx = _strided_conv_by_product(g, _adjoint_kernel(kernel), precision)
-  else:
-    (dx,) = jax.linear_transpose(
-        lambda x: _phase_conv_transpose(x, kernel, precision), x)(g)
-  if _prefer_products(g):
-    dk = _adjoint_kernel(_kernel_grad_by_products(g, x, precision))
-  else:
-    (dk,) = jax.linear_transpose(
-        lambda k: _phase_conv_transpose(x, k, precision), kernel)(g)
+  if kernel.shape[-1] < _FEW_CHANNELS:  # RGB output: matrix products (see above).
+    return (_strided_conv_by_product(g, _adjoint_kernel(kernel), precision),
+            _adjoint_kernel(_kernel_grad_by_products(g, x, precision)))
+  (dx,) = jax.linear_transpose(lambda x: _phase_conv_transpose(x, kernel, precision), x)(g)
+  (dk,) = jax.linear_transpose(lambda k: _phase_conv_transpose(x, k, precision), kernel)(g)
   return dx, dk
 
 
