@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ganjax import data
 
 
 def _per_class(num_labeled: int, num_classes: int) -> int:
@@ -31,6 +30,7 @@ def labeled_subset(name: str, *, split: str, num_labeled: int, num_classes: int,
   and keeps the first num_labeled / K examples of each class; stops reading
   as soon as every class is full.
   """
+  from ganjax import data  # TensorFlow, only when a dataset is read (see train.py).
   per_class = _per_class(num_labeled, num_classes)
   counts = np.zeros(num_classes, np.int64)
   images, labels = [], []

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from ganjax import data, images, losses, mixture, models, parallel, steps
+from ganjax import images, losses, mixture, models, parallel, steps
 from ganjax import conditional, labeled_subset
 from ganjax.checkpoint import Checkpointer
 from ganjax.state import GANState, create_gan_state
@@ -199,6 +199,9 @@ def input_batches(config, *, local_batch_size: int, skip: int = 0):
     it = mixture.load(config.dataset, batch_size=local_batch_size, seed=config.seed,
                       shard_index=jax.process_index(), shard_count=jax.process_count())
   else:
+    # Imported here, not at the top: ganjax.data loads TensorFlow (~2.5 s), which the
+    # train step itself (build_step, create_state) never needs.
+    from ganjax import data
     it = data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
                    resolution=config.resolution, channels=config.channels,
                    seed=config.seed, data_dir=config.data_dir or None,

@@ -1,0 +1,52 @@
+"""ganjax/xla_cpu.py: the XLA:CPU flag is added only where it is safe and wanted."""
+
+import os
+
+import pytest
+
+from ganjax import xla_cpu
+
+
+@pytest.fixture
+def known_jaxlib(monkeypatch):
+  monkeypatch.setattr(xla_cpu, "_jaxlib_version", lambda: xla_cpu.KNOWN_JAXLIB[0])
+
+
+def test_adds_the_flag_to_an_empty_environment(known_jaxlib):
+  env = {}
+  assert xla_cpu.apply(env)
+  assert env["XLA_FLAGS"] == xla_cpu.FLAG
+
+
+def test_keeps_the_flags_already_there(known_jaxlib):
+  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+  assert xla_cpu.apply(env)
+  assert env["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=4", xla_cpu.FLAG]
+
+
+def test_the_users_own_setting_of_the_flag_wins(known_jaxlib):
+  env = {"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=individual_convolution"}
+  assert not xla_cpu.apply(env)
+  assert env["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=individual_convolution"
+
+
+def test_opt_out(known_jaxlib):
+  env = {"GANJAX_XLA_CPU_FLAGS": "0"}
+  assert not xla_cpu.apply(env)
+  assert "XLA_FLAGS" not in env
+
+
+def test_unknown_jaxlib_is_left_alone(monkeypatch):
+  # An XLA that does not know a flag aborts at start-up: never guess.
+  monkeypatch.setattr(xla_cpu, "_jaxlib_version", lambda: (0, 99))
+  env = {}
+  assert not xla_cpu.apply(env)
+  assert env == {}
+
+
+def test_the_installed_jaxlib_is_known_and_importing_ganjax_set_the_flag():
+  # requirements.txt pins a jaxlib the flag was measured with; if the pin moves, check
+  # the flag still exists there and still helps (python -m benchmarks.dcgan), then
+  # extend KNOWN_JAXLIB.
+  assert xla_cpu._jaxlib_version() in xla_cpu.KNOWN_JAXLIB
+  assert xla_cpu.FLAG in os.environ.get("XLA_FLAGS", "")
