@@ -229,7 +229,10 @@ class Outputs:
     self.active = jax.process_index() == 0
     self._tb = None
     if self.active:
-      import tensorflow as tf  # Only for its summary writer; already loaded by tf.data.
+      # TensorFlow only for its summary writer, started as ganjax.data starts it (quiet,
+      # with every GPU hidden from it) even when no image dataset loaded it first.
+      from ganjax import data  # noqa: F401
+      import tensorflow as tf
       self._tf = tf
       self._tb = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
 
