@@ -1,6 +1,9 @@
 """Writes a grid of samples from the latest checkpoint of a work directory.
 
   python -m experiments.sample --workdir=workdirs/dcgan_digits --num=64 --out=samples.png
+
+A class-conditional run (cgan, acgan) gets the class grid training draws: one
+row per class, one fixed z per column, num // num_classes columns (at least one).
 """
 
 import os
@@ -29,13 +32,13 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   import jax
-  from ganjax import steps, train
-  z = steps.sample_latent(jax.random.key(FLAGS.seed), FLAGS.num, config.latent_dim)
-  samples = jax.device_get(train.make_sampler(config)(state, z))
+  from ganjax import train
+  args, ncols = train.sample_grid_inputs(config, jax.random.key(FLAGS.seed), FLAGS.num)
+  samples = jax.device_get(train.make_sampler(config)(state, *args))
   out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", "sample.png")
-  grid = images.make_grid(samples)
+  grid = images.make_grid(samples, ncols=ncols)
   images.save_png(out, grid, scale=max(1, 256 // grid.shape[0]))
-  print(f"wrote {FLAGS.num} samples from step {int(state.step)} to {out}")
+  print(f"wrote {len(samples)} samples from step {int(state.step)} to {out}")
 
 
 if __name__ == "__main__":

@@ -67,9 +67,10 @@ def class_grid_inputs(rng, *, num_classes: int, num_columns: int, latent_dim: in
           jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), num_columns))
 
 
-def grid_columns(config) -> int:
-  """Columns of the class grid: num_sample_images spread over the classes' rows."""
-  return max(1, config.num_sample_images // config.num_classes)
+def grid_columns(config, num_images: int | None = None) -> int:
+  """Columns of the class grid: num_images (default num_sample_images) over the classes' rows."""
+  num_images = config.num_sample_images if num_images is None else num_images
+  return max(1, num_images // config.num_classes)
 
 
 # --------------------------------------------------------------------------- state

@@ -148,6 +148,21 @@ def make_sampler(config):
   return sample
 
 
+def sample_grid_inputs(config, rng, num_images: int):
+  """(args, ncols): a sample grid is make_grid(sampler(state, *args), ncols=ncols).
+
+  A class-conditional generator (cgan, acgan) gets the class grid: one row per
+  class, one fixed z per column (num_images // num_classes columns, at least
+  one). Other generators get num_images z, in make_grid's square layout.
+  """
+  if config.objective in conditional.CONDITIONAL_GENERATOR:
+    ncols = conditional.grid_columns(config, num_images)
+    return conditional.class_grid_inputs(rng, num_classes=config.num_classes,
+                                         num_columns=ncols,
+                                         latent_dim=config.latent_dim), ncols
+  return (steps.sample_latent(rng, num_images, config.latent_dim),), None
+
+
 def check_config(config):
   """Fails early, in one line, on values that would fail deep inside JAX."""
   if config.num_steps < 0:
@@ -341,21 +356,16 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
                     in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
                     out_shardings=(repl, repl), donate_argnums=0)
   sampler = make_sampler(config)
-  fixed_z = steps.sample_latent(sample_rng, config.num_sample_images, config.latent_dim)
-  sample_args, grid_cols = (fixed_z,), None
-  if config.objective in conditional.CONDITIONAL_GENERATOR:
-    # One row per class, one fixed z per column.
-    grid_cols = conditional.grid_columns(config)
-    sample_args = conditional.class_grid_inputs(sample_rng, num_classes=config.num_classes,
-                                                num_columns=grid_cols,
-                                                latent_dim=config.latent_dim)
+  # Fixed inputs: every grid of a run shows the same z, so grids compare across steps.
+  sample_args, grid_cols = sample_grid_inputs(config, sample_rng, config.num_sample_images)
   outputs = Outputs(workdir)
 
   def emit_samples(step):
+    samples = _fetch(sampler(state, *sample_args))
     if mixture.is_mixture(config.dataset):  # Points: a scatter plot, not an image grid.
-      path = _mixture_samples(config, workdir, step, _fetch(sampler(state, fixed_z)))
+      path = _mixture_samples(config, workdir, step, samples)
     else:
-      path = outputs.samples(step, _fetch(sampler(state, *sample_args)), ncols=grid_cols)
+      path = outputs.samples(step, samples, ncols=grid_cols)
     if path:
       logging.info("wrote %s", path)
 

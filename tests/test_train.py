@@ -14,7 +14,7 @@ from ganjax import train
 from ganjax.checkpoint import CheckpointError
 from ganjax.data import DatasetNotFoundError
 from ganjax.restore import load_trained
-from experiments.configs import dcgan, gan
+from experiments.configs import cgan, dcgan, gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -180,6 +180,24 @@ def test_cli_trains_then_samples(tmp_path, data_dir):
              "--config.num_steps=3", "--config.hidden=(16,)", "--config.seed=3")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "Resumed from the checkpoint of step 2" in out.stderr
+
+
+def test_cli_samples_a_class_grid_from_a_conditional_run(tmp_path, data_dir):
+  """cgan/acgan: one row per class, one fixed z per column, as training draws it."""
+  workdir = str(tmp_path / "w")
+  # The 8x8 MLP cGAN of test_conditional.py, one step.
+  c = tiny(cgan.get_config("digits_mlp"), data_dir, num_steps=1, num_sample_images=20)
+  train.train_and_evaluate(c, workdir)
+  png = str(tmp_path / "s.png")
+  out = _cli("experiments.sample", f"--workdir={workdir}", "--num=30", f"--out={png}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "wrote 30 samples" in out.stdout
+  from PIL import Image
+  width, height = Image.open(png).size
+  # 10 rows (classes) x 3 columns of 8x8 tiles with 1-pixel padding, enlarged; a square
+  # grid of 30 would be 5 x 6.
+  rows, cols = c.num_classes * 9 + 1, 3 * 9 + 1
+  assert height % rows == 0 and (width, height) == (cols * height // rows, height)
 
 
 def test_cli_unknown_config_key_fails_naming_it():
