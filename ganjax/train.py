@@ -178,6 +178,19 @@ def check_config(config):
   build_optimizers(config)
 
 
+def check_devices(config, num_devices: int):
+  """The global batches must split evenly over the mesh's `num_devices` devices."""
+  def check(field, size):
+    if size % num_devices:
+      fix = -(-size // num_devices) * num_devices
+      raise ConfigError(f"{field} {size} does not divide over the {num_devices} devices: "
+                        f"set {field} to a multiple of {num_devices} (e.g. {fix})")
+
+  check("batch_size", config.batch_size)
+  if config.objective == "sgan":  # Its labelled minibatch is sharded as the images are.
+    check("labeled_batch_size", config.labeled_batch_size)
+
+
 def _check_remedies(config):
   """Losses, penalties and mode-collapse switches that do not go together."""
   if config.pack < 1 or config.batch_size % config.pack:
@@ -319,6 +332,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
   # Mesh and state.
   mesh = parallel.make_mesh()
+  check_devices(config, mesh.devices.size)
   local_batch = parallel.local_batch_size(config.batch_size, mesh)
   repl = parallel.replicated(mesh)
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)

@@ -209,6 +209,17 @@ def test_configs_default_to_digits_and_bad_values_are_clear_errors():
       train.check_config(c)
 
 
+def test_batch_sizes_that_do_not_divide_over_the_devices_are_clear_errors():
+  train.check_devices(tiny(sgan.get_config()), 4)  # batch_size 8, labeled_batch_size 4.
+  train.check_devices(tiny(cgan.get_config(), labeled_batch_size=6), 4)  # No labelled stream.
+  with pytest.raises(train.ConfigError, match=(
+      r"^labeled_batch_size 6 does not divide over the 4 devices: "
+      r"set labeled_batch_size to a multiple of 4 \(e\.g\. 8\)$")):
+    train.check_devices(tiny(sgan.get_config(), labeled_batch_size=6), 4)
+  with pytest.raises(train.ConfigError, match=r"^batch_size 6 does not divide over the 4 "):
+    train.check_devices(tiny(sgan.get_config(), batch_size=6), 4)
+
+
 # ----------------------------------------------------------------------------- steps
 
 
@@ -520,8 +531,8 @@ def test_sgan_mnist_variant_trains_a_step_on_mock_data(tmp_path):
   assert int(state.step) == 1
 
 
-def _cli(*args, timeout=300):
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu")
+def _cli(*args, timeout=300, **env):
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu", **env)
   return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
@@ -536,3 +547,15 @@ def test_entry_point_trains_a_step_on_digits(tmp_path, data_dir):
   assert out.returncode == 0, out.stderr[-2000:]
   assert "step 1/1" in out.stderr
   assert os.path.exists(tmp_path / "samples" / "step_000001.png")
+
+
+def test_entry_point_rejects_a_labeled_batch_size_that_does_not_divide_over_the_devices(
+    tmp_path):
+  """One line and exit status 2, on two devices, before any data is read or compiled."""
+  out = _cli("experiments.sgan", f"--workdir={tmp_path}", "--config.labeled_batch_size=3",
+             timeout=120, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert "Traceback" not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == (
+      "error: labeled_batch_size 3 does not divide over the 2 devices: "
+      "set labeled_batch_size to a multiple of 2 (e.g. 4)")
