@@ -8,6 +8,7 @@ import ml_collections
 
 from ganjax import train
 from ganjax.checkpoint import CheckpointError, Checkpointer
+from ganjax.config import base_config
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -20,8 +21,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if isinstance(fields.get("hidden"), list):
     fields["hidden"] = tuple(fields["hidden"])
   # Fields added to ganjax after the run was saved take their defaults.
-  from experiments.configs import common
-  config = common.base_config()
+  config = base_config()
   config.update(fields)
   return config
 

@@ -225,8 +225,27 @@ def test_work_dir_saved_before_a_new_config_field_still_loads(trained, tmp_path)
   del fields["ema_decay"], fields["keep_checkpoints"]
   json.dump(fields, open(path, "w"))
   config = load_config(workdir)
-  from experiments.configs import common
-  assert config.ema_decay == common.base_config().ema_decay and config.width == 4
+  from ganjax.config import base_config
+  assert config.ema_decay == base_config().ema_decay and config.width == 4
+
+
+def test_the_library_does_not_import_the_experiments():
+  """ganjax stands alone: experiments/ builds on it, never the other way round."""
+  import ast
+  import ganjax
+  package = os.path.dirname(ganjax.__file__)
+  found = []
+  for directory, _, files in os.walk(package):
+    for name in files:
+      if not name.endswith(".py"):
+        continue
+      path = os.path.join(directory, name)
+      for node in ast.walk(ast.parse(open(path).read(), path)):
+        modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                   [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found += [f"{os.path.relpath(path, package)}: {m}" for m in modules
+                  if m.split(".")[0] == "experiments"]
+  assert not found
 
 
 def test_keeps_only_the_last_k_checkpoints(tmp_path, data_dir):
