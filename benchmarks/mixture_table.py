@@ -32,9 +32,9 @@ FLAGS = flags.FLAGS
 # the non-saturating loss), so the table does not move when the default config does.
 BASE = {"objective": "adversarial", "loss": "non_saturating", "label_smoothing": 0.0,
         "minibatch_kernels": 0, "pack": 1, "d_steps": 1, "optimizer.name": "adam",
-        "optimizer.g_learning_rate": 1e-3, "optimizer.d_learning_rate": 4e-3,
+        "optimizer.g_learning_rate": 1e-3, "optimizer.d_learning_rate": 2e-3,
         "optimizer.b1": 0.5, "optimizer.b2": 0.999, "optimizer.schedule": "linear",
-        "hidden": (128, 128, 128), "latent_dim": 16, "batch_size": 256, "num_steps": 10000}
+        "hidden": (128, 128, 128), "latent_dim": 2, "batch_size": 256, "num_steps": 10000}
 # The Wasserstein families keep their papers' recipes (5 critic steps, equal learning
 # rates, RMSProp / Adam(0, 0.9)) with learning rates raised for a short budget: 5,000
 # generator steps (25,000 critic updates, 2.5x the critic updates of the other rows).

