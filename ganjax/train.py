@@ -56,7 +56,7 @@ def build_losses(config):
   if config.label_smoothing:
     if config.loss not in ("minimax", "non_saturating"):
       raise ConfigError(f"label_smoothing applies to the minimax and non_saturating "
-                        f"losses, not {config.loss!r}")
+                        f"losses, not {config.loss!r}: set label_smoothing=0")
     hparams["label_smoothing"] = config.label_smoothing
   if config.loss == "least_squares":
     # (a, b, c) of Mao et al.: D's targets for fake and real, G's target.

@@ -8,11 +8,14 @@ num_modes, high_quality_fraction, reverse_kl on 2,500 samples; see
 ganjax/mixture.py) and `eval.png` (the samples over the modes). Any loss,
 objective or remedy is a flag away, e.g.:
 
-  --config.loss=least_squares | hinge | minimax | wasserstein
-  --config.objective=weight_clipping --config.loss=wasserstein --config.d_steps=5
-  --config.objective=gradient_penalty --config.loss=wasserstein --config.d_steps=5
+  --config.loss=minimax
+  --config.loss=least_squares | hinge --config.label_smoothing=0
+  --config.objective=weight_clipping --config.loss=wasserstein --config.d_steps=5 --config.label_smoothing=0
+  --config.objective=gradient_penalty --config.loss=wasserstein --config.d_steps=5 --config.label_smoothing=0
   --config.objective=feature_matching
-  --config.minibatch_kernels=5 | --config.pack=2 | --config.label_smoothing=0.1
+  --config.minibatch_kernels=5 | --config.pack=2
+  --config.label_smoothing=0     (the default smooths the real labels to 0.9, which only
+                                  the minimax and non_saturating losses take)
 
 benchmarks/mixture_table.py runs every family and remedy over seeds.
 """
@@ -37,6 +40,10 @@ def get_config(arg=None):
   # linear decay to 0 settles the samples onto the narrow modes.
   c.optimizer.g_learning_rate, c.optimizer.d_learning_rate = 1e-3, 2e-3
   c.optimizer.b1, c.optimizer.b2 = 0.5, 0.999
+  # The best row of benchmarks/mixture_table.py (README, 3 seeds): one-sided label
+  # smoothing covered all 8 ring modes (0.88 high quality) and the most grid modes of any
+  # row with most samples on a mode (21.3 of 25, 0.71 high quality).
+  c.label_smoothing = 0.1
   c.optimizer.schedule = "linear"
   c.num_steps = 10000
   c.log_every = 1000
