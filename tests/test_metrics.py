@@ -306,3 +306,18 @@ def test_knn_metrics_bad_inputs_raise(fn):
 def test_precision_recall_needs_k_fakes_too():
     with pytest.raises(ValueError, match="fake_features needs at least 4 samples"):
         metrics.precision_recall(np.zeros((6, 2)), np.zeros((3, 2)), k=3)
+
+
+@pytest.mark.parametrize("n_a, n_b, d", [(40, 60, 80), (300, 10, 64), (7, 7, 9)])
+def test_frechet_distance_with_few_samples_equals_the_covariance_route(n_a, n_b, d):
+    # frechet_distance takes the (n_a, n_b) SVD route when n_a * n_b <= d^2; it must give
+    # what the (d, d) covariances give.
+    rng = np.random.default_rng(n_a + n_b + d)
+    a = rng.normal(size=(n_a, d)) @ rng.normal(size=(d, d)) * 0.3
+    b = rng.normal(size=(n_b, d)) + 0.5
+    assert n_a * n_b <= d * d
+    expected = metrics.frechet_distance_from_moments(
+        *metrics.feature_moments(a), *metrics.feature_moments(b))
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+    assert metrics.frechet_distance(b, a) == pytest.approx(expected, rel=1e-8)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
