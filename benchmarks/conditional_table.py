@@ -13,7 +13,7 @@ work directory is reused), then evaluates it with the conditional section of
   reported beside) assigns to the requested class;
 - sgan: classification_accuracy, the discriminator's test accuracy, and
   supervised_baseline_accuracy, the same network trained on the same labelled
-  examples only (ganjax.conditional_eval).
+  examples only (ganjax.families.sgan).
 Prints a markdown table (mean +- std over seeds) and writes
 <workroot>/conditional_table.json.
 """
@@ -74,15 +74,15 @@ def _config(family: str, variant: str, seed: int):
 
 def measure(family: str, variant: str, seed: int) -> dict:
   """Trains (or reuses) one run, then evaluates it as `python -m experiments.evaluate` does."""
-  from ganjax import evaluate, train
+  from ganjax import evaluate, families, train
 
   c = _config(family, variant, seed)
   workdir = os.path.join(FLAGS.workroot, f"{family}_{variant}_s{seed}")
   train.train_and_evaluate(c, workdir)  # Resumes, or returns at once when finished.
   # Only evaluate's conditional section (it also writes <workdir>/eval.json).
   result = evaluate.evaluate(workdir, evaluate.Options(log=logging.info),
-                             sections=[evaluate.Section("conditional",
-                                                        evaluate.conditional_section)])
+                             sections=[evaluate.Section(name, fn) for name, fn in
+                                       families.of(c).evaluation_sections()])
   keys = ("classification_accuracy", "supervised_baseline_accuracy") if family == "sgan" \
       else ("conditional_accuracy",)
   out = {k: result[k] for k in keys}

@@ -4,7 +4,7 @@
   python -m experiments.latent --workdir=DIR --arithmetic='[0,5,9]-[3,4]+[7]'
 
 Writes <workdir>/latent/{interpolation_linear,interpolation_spherical,arithmetic,candidates,
-inversion}.png and latent.json (see ganjax.latent.latent_report).
+inversion}.png and latent.json (see ganjax.latent_report).
 """
 
 import os
@@ -42,7 +42,7 @@ def main(argv):
   if FLAGS.num_steps < 2 or FLAGS.num_rows < 1 or FLAGS.num_inversions < 1:
     fail("need --num_steps >= 2, --num_rows >= 1 and --num_inversions >= 1")
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO.
-  from ganjax import latent
+  from ganjax import latent, latent_report
   from ganjax.checkpoint import CheckpointError
   from ganjax.classifier import ClassifierError
   from ganjax.data import DatasetNotFoundError
@@ -53,7 +53,7 @@ def main(argv):
     except ValueError as e:
       fail(e)
   try:
-    latent.latent_report(
+    latent_report.latent_report(
         FLAGS.workdir, out_dir=FLAGS.out_dir, seed=FLAGS.seed, num_rows=FLAGS.num_rows,
         num_steps=FLAGS.num_steps, arithmetic=FLAGS.arithmetic, group_size=FLAGS.group_size,
         num_inversions=FLAGS.num_inversions, inversion_steps=FLAGS.inversion_steps,

@@ -53,35 +53,6 @@ class ClassifierError(ValueError):
   """The domain classifier cannot be built for this dataset (e.g. it has no labels)."""
 
 
-# --------------------------------------------------------------------------- data
-
-
-def load_split(dataset: str, split: str, *, resolution: int, channels: int | None,
-               data_dir: str | None = None, center_crop: int | None = None,
-               limit: int | None = None, batch_size: int = 1000):
-  """(images float32 (N, R, R, C) in [-1, 1], labels int32 (N,) or None) of a whole split.
-
-  Preprocessed exactly as for training (ganjax.data.load), in file order, at most `limit`
-  examples.
-  """
-  from ganjax import data  # TensorFlow only when data is read.
-  batches = data.load(dataset, split=split, batch_size=batch_size, resolution=resolution,
-                      channels=channels, data_dir=data_dir, center_crop=center_crop,
-                      shuffle=False, repeat=False, drop_remainder=False, process_index=0,
-                      process_count=1)
-  images, labels, n = [], [], 0
-  for batch in batches:
-    images.append(batch["image"])
-    if "label" in batch:
-      labels.append(batch["label"])
-    n += len(batch["image"])
-    if limit is not None and n >= limit:
-      break
-  images = np.concatenate(images)[:limit]
-  labels = np.concatenate(labels)[:limit] if labels else None
-  return images, labels
-
-
 # --------------------------------------------------------------------------- network
 
 
@@ -325,7 +296,9 @@ def get_classifier(dataset: str, *, resolution: int, channels: int, data_dir: st
   dinfo = data.info(dataset, data_dir=data_dir)
   if not dinfo.num_classes:
     raise ClassifierError(f"dataset {dataset!r} has no class labels: no domain classifier")
-  images, labels = load_split(dataset, train_split, resolution=resolution, channels=channels,
+  from ganjax import data  # TensorFlow only when data is read.
+  images, labels = data.load_split(dataset, train_split, resolution=resolution,
+                                   channels=channels,
                               data_dir=data_dir, center_crop=center_crop)
   if labels is None:
     raise ClassifierError(f"dataset {dataset!r} has no class labels: no domain classifier")
@@ -341,7 +314,7 @@ def get_classifier(dataset: str, *, resolution: int, channels: int, data_dir: st
           "num_train": int(len(images)), "train_seconds": round(seconds, 1)}
   clf = DomainClassifier(module, params, meta)
   if test_split in dinfo.num_examples:
-    test_images, test_labels = load_split(dataset, test_split, resolution=resolution,
+    test_images, test_labels = data.load_split(dataset, test_split, resolution=resolution,
                                           channels=channels, data_dir=data_dir,
                                           center_crop=center_crop)
     meta["test_split"] = test_split

@@ -1,57 +1,103 @@
-"""The fields every ganjax config has, with their defaults.
+"""Configs: the fields every run has, plus the fields its family declares.
 
-Experiment configs (experiments/configs) start from `base_config()` and
-override a few fields; ganjax.restore takes from it the defaults of fields
-added after a run was saved.
+`base_config(family)` is where an experiment config starts (experiments/configs
+override a few fields); `from_saved(fields)` rebuilds the config of a saved run
+(ganjax.restore), including runs saved before families had names.
+
+A field lives in exactly one place: the loop's fields here (`LOOP_FIELDS`), the
+fields of the z -> x image families in ganjax.families.base (`ZX_FIELDS`), and
+each family's own in its file (`Family.FIELDS`).
 """
 
 import ml_collections
 
 
-def base_config() -> ml_collections.ConfigDict:
-  """A fresh ConfigDict of every field at its default."""
-  c = ml_collections.ConfigDict()
-  # Model.
-  c.model = "dcgan"               # dcgan | mlp
-  c.latent_dim = 100
-  c.width = 64                    # DCGAN: filters of the widest-resolution layer
-  c.hidden = (256, 256)           # MLP: hidden layer widths
-  c.upsample = "transposed"       # DCGAN generator: transposed | resize
-  c.d_normalization = "batch"     # DCGAN discriminator: batch | layer | none
-  # Objective.
-  c.objective = "adversarial"     # the train step, see ganjax.train.OBJECTIVES
-  c.loss = "non_saturating"       # see ganjax.losses.LOSS_FAMILIES
-  c.label_smoothing = 0.0         # one-sided: the real target is 1 - label_smoothing
-  c.least_squares_labels = (0.0, 1.0, 1.0)  # loss least_squares: (a, b, c) = (fake, real, G)
-  c.weight_clip = 0.01            # objective weight_clipping (WGAN): critic params in [-c, c]
-  c.gp_weight = 10.0              # objective gradient_penalty (WGAN-GP): lambda
-  c.d_steps = 1                   # discriminator updates per generator update
-  # Mode-collapse remedies for the discriminator (feature matching is an objective).
-  c.minibatch_kernels = 0         # minibatch discrimination: B kernels; 0 = off
-  c.minibatch_kernel_dim = 5      # ... each a C-dim projection
-  c.pack = 1                      # PacGAN: D judges `pack` samples at once; 1 = off
-  c.optimizer = ml_collections.ConfigDict(dict(
-      name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999,
-      schedule="constant"))       # learning rates: constant | linear (decay to 0 at num_steps)
-  c.ema_decay = 0.0               # > 0 keeps an EMA of G for samples (e.g. 0.999)
-  # Data.
-  c.dataset = "digits"            # a TFDS name, or ring | grid (2-D mixtures)
-  c.train_split = "train"
-  c.data_dir = ""                 # "" = TFDS's default (~/tensorflow_datasets)
-  c.resolution = 16
-  c.channels = 1
-  c.center_crop = 0               # side of a central square crop before resizing; 0 = none
-  c.batch_size = 64               # global, over all devices and processes
-  # Labels (cgan, acgan, sgan).
-  c.num_classes = 10              # classes of the dataset's `label`
-  c.num_labeled = 0               # sgan: examples that keep their label, balanced per class
-  c.labeled_batch_size = 64       # sgan: labelled examples per D update (global)
-  # Loop.
-  c.num_steps = 2000
-  c.seed = 0
-  c.log_every = 50
-  c.sample_every = 500
-  c.checkpoint_every = 500
-  c.keep_checkpoints = 3
-  c.num_sample_images = 64
+class ConfigError(ValueError):
+  """A config field has a value ganjax cannot use."""
+
+
+def _loop_fields() -> dict:
+  """The fields the loop, the optimizers and the input pipeline read, for every family."""
+  return dict(
+      family="gan",                 # a name of ganjax.families.FAMILIES
+      # Optimizers (ganjax.families.base.build_optimizers).
+      optimizer=ml_collections.ConfigDict(dict(
+          name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999,
+          schedule="constant")),    # learning rates: constant | linear (decay to 0 at num_steps)
+      d_steps=1,                    # discriminator updates per generator update
+      ema_decay=0.0,                # > 0 keeps an EMA of the generator for samples (e.g. 0.999)
+      # Data.
+      dataset="digits",             # a TFDS name, or what the family reads
+      train_split="train",
+      data_dir="",                  # "" = TFDS's default (~/tensorflow_datasets)
+      resolution=16,
+      channels=1,
+      center_crop=0,                # side of a central square crop before resizing; 0 = none
+      batch_size=64,                # global, over all devices and processes
+      # Loop.
+      num_steps=2000,
+      seed=0,
+      log_every=50,
+      sample_every=500,
+      checkpoint_every=500,
+      keep_checkpoints=3,
+      num_sample_images=64,
+  )
+
+
+LOOP_FIELDS = tuple(_loop_fields())
+
+
+def base_config(family: str = "gan") -> ml_collections.ConfigDict:
+  """A fresh ConfigDict of every field of `family` at its default."""
+  from ganjax import families  # The registry imports the families, which import this module.
+  fam = families.get(family)
+  c = ml_collections.ConfigDict(_loop_fields())
+  c.family = family
+  for name, value in fam.fields().items():
+    c[name] = value
   return c
+
+
+# Before families had names (ganjax <= stop 9), `objective` named cgan/acgan/sgan as well
+# as the step kinds, and every config carried every field.
+_LEGACY_FAMILY_OBJECTIVES = ("cgan", "acgan", "sgan")
+_LEGACY_MIXTURES = ("ring", "grid")
+
+
+def family_of_saved(fields: dict) -> str:
+  """The family of a saved config.json's fields, also for runs saved before `family` existed."""
+  if "family" in fields:
+    return fields["family"]
+  if fields.get("objective") in _LEGACY_FAMILY_OBJECTIVES:
+    return fields["objective"]
+  if fields.get("dataset") in _LEGACY_MIXTURES:
+    return "mixture"
+  return "gan"
+
+
+def from_saved(fields: dict) -> ml_collections.ConfigDict:
+  """The config of a saved run: its family's defaults, then the saved values.
+
+  A run saved before families had names carries fields its family no longer has
+  (every config had every field): those are dropped. Fields added since the run
+  was saved keep their defaults.
+  """
+  fields = dict(fields)
+  family = family_of_saved(fields)
+  legacy = "family" not in fields
+  if legacy and fields.get("objective") in _LEGACY_FAMILY_OBJECTIVES:
+    del fields["objective"]   # It named the family; the step kind is now its own field.
+  config = base_config(family)
+  for name, value in fields.items():
+    if name not in config:
+      if legacy:
+        continue
+      raise ConfigError(f"saved config field {name!r} is not a field of family {family!r}")
+    if isinstance(value, list):  # JSON has no tuples.
+      value = tuple(value)
+    if isinstance(config[name], ml_collections.ConfigDict):
+      config[name].update(value)
+    else:
+      config[name] = value
+  return config

@@ -17,12 +17,13 @@ not apply (the reason lands in eval.json under "skipped"):
 - inception: with `--inception_weights`: `fid`, `kid` (+ `_std`), `inception_score` (+ `_std`).
 - inversion: `inversion_psnr_heldout` (test images inverted into z), `inversion_psnr_train`,
   `inversion_psnr_random_baseline` (best of random z on the same held-out images).
-- mixture (2-D ring/grid datasets): ganjax.mixture's mode metrics.
-- conditional (cgan, acgan): `conditional_accuracy`, the share of generated samples (every
-  class in turn) that the domain classifier assigns to the requested class; (sgan):
-  `classification_accuracy`, the discriminator's test accuracy as a K-class classifier, and
-  `supervised_baseline_accuracy`, the same network trained on the same labelled examples
-  alone (ganjax.conditional_eval).
+- the family's own sections (`Family.evaluation_sections()` in ganjax/families/): e.g. the
+  class-conditional families' `conditional_accuracy`, the semi-supervised GAN's
+  `classification_accuracy` against its supervised-only baseline, the mode metrics of the
+  2-D point benchmark.
+
+The image sections (classifier, nearest_neighbours, inception, inversion) apply to families
+whose samples are images (`Family.image_samples`).
 
 Reading the numbers: generated samples are compared with the real train split. Where a test
 split exists, `<metric>_real_baseline` is the same metric with the held-out test images in
@@ -32,7 +33,8 @@ two are comparable (FID-like distances and k-NN metrics depend on the sample cou
 
 Adding a metric is a local edit: write `def my_section(ctx) -> dict` using the cached inputs
 of `Context` (`ctx.generated()`, `ctx.real(split)`, `ctx.classifier()`, ...) and append
-`Section('name', my_section)` to `SECTIONS`.
+`Section('name', my_section)` to `SECTIONS` (for every family) or return it from a family's
+`evaluation_sections()` (for that family).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax import classifier as classifier_lib
-from ganjax import conditional, conditional_eval, latent, metrics, mixture, steps, train
+from ganjax import families, latent, metrics, steps
 from ganjax.restore import load_trained
 
 DEFAULT_NUM_SAMPLES = 10_000
@@ -60,7 +62,7 @@ class Skip(Exception):
 
 
 class NotApplicable(Skip):
-  """A section that never applies to this kind of run (e.g. mixture metrics on images): silent."""
+  """A section that never applies to this kind of run (e.g. image metrics of 2-D points): silent."""
 
 
 @dataclasses.dataclass
@@ -87,16 +89,17 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
   """(images (num, ...) numpy, labels (num,) or None): samples from the sampling generator.
 
   The one place that turns a trained state into evaluation samples. z ~ N(0, I) from `seed`
-  unless given (then num = len(z)). A class-conditional generator (cgan, acgan) gets
+  unless given (then num = len(z)). A class-conditional generator gets
   `labels`, by default every class in turn (a balanced sample), and returns them; an
   unconditional one returns None. One compiled batch shape: the last batch is padded.
   """
-  sampler = train.make_sampler(config)
+  family = families.of(config)
+  sampler = family.sampler(config)
   if z is None:
     z = steps.sample_latent(jax.random.key(seed), num, config.latent_dim)
   z = np.asarray(z, np.float32)
   num = len(z)
-  conditional_g = config.objective in conditional.CONDITIONAL_GENERATOR
+  conditional_g = family.conditional_generator
   if conditional_g and labels is None:
     labels = np.arange(num, dtype=np.int32) % config.num_classes
   batch_size = min(batch_size, num)
@@ -121,10 +124,11 @@ def generator_fn(config, state, labels=None) -> Callable:
 
   A class-conditional generator is bound to `labels` (one per row of z).
   """
-  sampler = train.make_sampler(config)
-  if config.objective in conditional.CONDITIONAL_GENERATOR:
+  family = families.of(config)
+  sampler = family.sampler(config)
+  if family.conditional_generator:
     if labels is None:
-      raise ValueError(f"a {config.objective} generator needs labels")
+      raise ValueError(f"a {family.name} generator needs labels")
     labels = jnp.asarray(labels, jnp.int32)
     return lambda z: sampler(state, z, labels)
   return lambda z: sampler(state, z)
@@ -138,6 +142,7 @@ class Context:
 
   def __init__(self, workdir: str, config, state, options: Options):
     self.workdir, self.config, self.state, self.options = workdir, config, state, options
+    self.family = families.of(config)
     self.step = int(state.step)
     self.log = options.log
     self._cache: dict = {}
@@ -150,8 +155,13 @@ class Context:
 
   # Data.
   @property
-  def is_mixture(self) -> bool:
-    return mixture.is_mixture(self.config.dataset)
+  def has_images(self) -> bool:
+    """Whether the family's samples are images (the image sections apply)."""
+    return self.family.image_samples
+
+  def require_images(self):
+    if not self.has_images:
+      raise NotApplicable(f"family {self.family.name!r} does not generate images")
 
   def dataset_info(self):
     from ganjax import data
@@ -166,7 +176,8 @@ class Context:
     c = self.config
 
     def load():
-      return classifier_lib.load_split(
+      from ganjax import data
+      return data.load_split(
           c.dataset, split, resolution=c.resolution, channels=c.channels,
           data_dir=c.data_dir or None, center_crop=c.center_crop or None,
           limit=self.num_samples)
@@ -178,15 +189,15 @@ class Context:
     return self.config.train_split
 
   def test_split(self) -> str | None:
-    return "test" if not self.is_mixture and self.has_split("test") else None
+    return "test" if self.has_images and self.has_split("test") else None
 
   @property
   def num_samples(self) -> int:
     def default():
       if self.options.num_samples:
         return int(self.options.num_samples)
-      if self.is_mixture:
-        return mixture.NUM_EVAL_SAMPLES
+      if self.family.num_eval_samples(self.config):
+        return self.family.num_eval_samples(self.config)
       return min(DEFAULT_NUM_SAMPLES, self.dataset_info().num_examples[self.train_split])
     return self.cached("num_samples", default)
 
@@ -200,9 +211,9 @@ class Context:
   # Feature extractors.
   def classifier(self) -> classifier_lib.DomainClassifier:
     """The dataset's domain classifier; Skip if the dataset has no labels."""
+    self.require_images()
+
     def build():
-      if self.is_mixture:
-        raise Skip("2-D mixture dataset: no images to classify")
       c = self.config
       if not self.dataset_info().num_classes:
         raise Skip(f"dataset {c.dataset!r} has no class labels: no domain classifier")
@@ -224,12 +235,12 @@ class Context:
 
   def inception(self):
     """The InceptionV3 FID network (ganjax.inception); Skip without --inception_weights."""
+    self.require_images()
+
     def build():
       if not self.options.inception_weights:
         raise Skip("no --inception_weights=PATH given: FID, KID and IS need InceptionV3 "
                    "weights (see ganjax/inception.py for where to get them)")
-      if self.is_mixture:
-        raise Skip("2-D mixture dataset: no images")
       from ganjax import inception
       return inception.load(self.options.inception_weights)
     net = self.cached("inception", lambda: _or_skip(build))
@@ -365,8 +376,7 @@ def inception_section(ctx: Context) -> dict:
 
 def inversion_section(ctx: Context) -> dict:
   """PSNR of held-out (and train) images inverted into z, vs the best of random z."""
-  if ctx.is_mixture:
-    raise Skip("2-D mixture dataset: no images to invert")
+  ctx.require_images()
   split = ctx.test_split()
   if split is None:
     raise Skip(f"dataset {ctx.config.dataset!r} has no test split for held-out images")
@@ -375,7 +385,7 @@ def inversion_section(ctx: Context) -> dict:
   for name, which in (("heldout", split), ("train", ctx.train_split)):
     images, labels = ctx.real(which)
     n = min(o.num_inversions, len(images))
-    if ctx.config.objective in conditional.CONDITIONAL_GENERATOR and labels is None:
+    if ctx.family.conditional_generator and labels is None:
       raise Skip("a class-conditional generator needs labelled images to invert")
     generate_fn = generator_fn(ctx.config, ctx.state,
                                None if labels is None else labels[:n])
@@ -390,28 +400,6 @@ def inversion_section(ctx: Context) -> dict:
   return out
 
 
-def mixture_section(ctx: Context) -> dict:
-  """Modes covered, high-quality fraction and reverse KL of a 2-D mixture (ganjax.mixture)."""
-  if not ctx.is_mixture:
-    raise NotApplicable("not a 2-D mixture dataset")
-  samples, _ = ctx.generated()
-  return mixture.mode_metrics(samples, mixture.get(ctx.config.dataset))
-
-
-def conditional_section(ctx: Context) -> dict:
-  """The label-using families: conditional or semi-supervised accuracy (ganjax.conditional_eval)."""
-  c = ctx.config
-  if c.objective in conditional.CONDITIONAL_GENERATOR:
-    _, labels = ctx.generated()  # Every class in turn.
-    _, probs = ctx.classifier_outputs("generated")
-    return {"conditional_accuracy": conditional_eval.conditional_accuracy(probs, labels)}
-  if c.objective == "sgan":
-    ctx.log(f"sgan: training the supervised-only baseline on the {c.num_labeled} labelled "
-            f"examples ...")
-    return conditional_eval.semi_supervised_metrics(c, ctx.state)
-  raise NotApplicable("not a conditional run")
-
-
 @dataclasses.dataclass(frozen=True)
 class Section:
   name: str
@@ -419,13 +407,17 @@ class Section:
 
 
 SECTIONS = [
-    Section("mixture", mixture_section),
     Section("classifier", classifier_section),
-    Section("conditional", conditional_section),
     Section("nearest_neighbours", nearest_neighbours_section),
     Section("inception", inception_section),
     Section("inversion", inversion_section),
 ]
+
+
+def sections_for(family) -> list:
+  """SECTIONS with the family's own sections after the classifier's (whose outputs they reuse)."""
+  own = [Section(name, fn) for name, fn in family.evaluation_sections()]
+  return SECTIONS[:1] + own + SECTIONS[1:]
 
 
 # --------------------------------------------------------------------------- driver
@@ -441,14 +433,14 @@ def evaluate(workdir: str, options: Options | None = None, *, sections=None,
   t0 = time.time()
   config, state = load_trained(workdir)
   ctx = Context(workdir, config, state, options)
-  result = {"step": ctx.step, "dataset": config.dataset, "model": config.model,
-            "objective": config.objective, "num_samples": ctx.num_samples,
+  result = {"step": ctx.step, "dataset": config.dataset, "family": config.family,
+            "model": config.get("model"), "num_samples": ctx.num_samples,
             "sampling": "ema" if state.ema_params is not None else "generator",
             "seed": options.seed}
-  if options.inception_weights and not ctx.is_mixture:
+  if options.inception_weights and ctx.has_images:
     ctx.inception()  # A bad weights file fails now, not after the other sections.
   skipped = {}
-  for section in sections or SECTIONS:
+  for section in sections or sections_for(ctx.family):
     t = time.time()
     try:
       values = section.fn(ctx)
@@ -460,7 +452,7 @@ def evaluate(workdir: str, options: Options | None = None, *, sections=None,
       continue
     result.update(values)
     options.log(f"{section.name}: done in {time.time() - t:.1f} s")
-  if not ctx.is_mixture:
+  if ctx.has_images:
     result["num_real_train"] = len(ctx.real(ctx.train_split)[0])
     if ctx.test_split():
       result["num_real_test"] = len(ctx.real(ctx.test_split())[0])

@@ -65,46 +65,46 @@ ApplyFn = Callable[[Any, jax.Array], jax.Array]
 
 
 def _as_float_array(x: ArrayLike, name: str) -> jax.Array:
-    x = jnp.asarray(x)
-    # Integer or boolean "logits" are almost always labels passed by mistake; silently
-    # promoting them would hide the bug and break gradients.
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{name} must be a floating-point array (discriminator logits or features), "
-            f"got dtype {x.dtype}; cast it with .astype(jnp.float32) if that is intended."
-        )
-    # The mean of an empty array is NaN: fail loudly instead.
-    if x.size == 0:
-        raise ValueError(f"{name} is empty (shape {x.shape}); a loss needs at least one element.")
-    return x
+  x = jnp.asarray(x)
+  # Integer or boolean "logits" are almost always labels passed by mistake; silently
+  # promoting them would hide the bug and break gradients.
+  if not jnp.issubdtype(x.dtype, jnp.floating):
+    raise TypeError(
+        f"{name} must be a floating-point array (discriminator logits or features), "
+        f"got dtype {x.dtype}; cast it with .astype(jnp.float32) if that is intended."
+    )
+  # The mean of an empty array is NaN: fail loudly instead.
+  if x.size == 0:
+    raise ValueError(f"{name} is empty (shape {x.shape}); a loss needs at least one element.")
+  return x
 
 
 def _check_real_gen(real: jax.Array, gen: jax.Array, real_name: str, gen_name: str) -> None:
-    # The two means are taken separately, but outputs of one discriminator on real and
-    # generated batches of one pipeline share their shape; a rank or broadcast mismatch
-    # means the wrong tensors were passed.
-    if real.ndim == gen.ndim:
-        try:
-            jnp.broadcast_shapes(real.shape, gen.shape)
-            return
-        except ValueError:
-            pass
-    raise ValueError(
-        f"{real_name} and {gen_name} must have the same rank and broadcast-compatible "
-        f"shapes, got {real.shape} and {gen.shape}."
-    )
+  # The two means are taken separately, but outputs of one discriminator on real and
+  # generated batches of one pipeline share their shape; a rank or broadcast mismatch
+  # means the wrong tensors were passed.
+  if real.ndim == gen.ndim:
+    try:
+      jnp.broadcast_shapes(real.shape, gen.shape)
+      return
+    except ValueError:
+      pass
+  raise ValueError(
+      f"{real_name} and {gen_name} must have the same rank and broadcast-compatible "
+      f"shapes, got {real.shape} and {gen.shape}."
+  )
 
 
 def _check_label_smoothing(label_smoothing: Any) -> None:
-    # Only concrete Python numbers can be checked; a traced value is the caller's business.
-    if isinstance(label_smoothing, numbers.Real) and not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+  # Only concrete Python numbers can be checked; a traced value is the caller's business.
+  if isinstance(label_smoothing, numbers.Real) and not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
 
 
 def _bce(logits: jax.Array, target: ArrayLike) -> jax.Array:
-    # -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)), with log sigmoid(x) = -softplus(-x):
-    # exact for |x| large, where log(sigmoid(x)) underflows to log(0).
-    return target * jax.nn.softplus(-logits) + (1.0 - target) * jax.nn.softplus(logits)
+  # -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)), with log sigmoid(x) = -softplus(-x):
+  # exact for |x| large, where log(sigmoid(x)) underflows to log(0).
+  return target * jax.nn.softplus(-logits) + (1.0 - target) * jax.nn.softplus(logits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,30 +113,30 @@ def _bce(logits: jax.Array, target: ArrayLike) -> jax.Array:
 
 
 def minimax_generator_loss(discriminator_gen_outputs: ArrayLike) -> jax.Array:
-    r"""Saturating minimax generator loss, the original GAN objective for G.
+  r"""Saturating minimax generator loss, the original GAN objective for G.
 
-    .. math::
-      L_G = \operatorname{mean}\,\log(1 - \sigma(g))
-          = -\operatorname{mean}\,\operatorname{softplus}(g)
+  .. math::
+    L_G = \operatorname{mean}\,\log(1 - \sigma(g))
+        = -\operatorname{mean}\,\operatorname{softplus}(g)
 
-    Use :func:`modified_generator_loss` (non-saturating) instead. This loss is kept because
-    it is the game the paper analyses, but its gradient ``-sigmoid(g)`` vanishes exactly
-    when G most needs it: early in training, when D confidently rejects samples
-    (``g << 0``), G barely learns. It is negative and unbounded below as D is fooled.
+  Use :func:`modified_generator_loss` (non-saturating) instead. This loss is kept because
+  it is the game the paper analyses, but its gradient ``-sigmoid(g)`` vanishes exactly
+  when G most needs it: early in training, when D confidently rejects samples
+  (``g << 0``), G barely learns. It is negative and unbounded below as D is fooled.
 
-    Args:
-      discriminator_gen_outputs: discriminator logits on generated samples, any shape,
-        e.g. (B,), (B, 1) or (B, H, W, 1).
+  Args:
+    discriminator_gen_outputs: discriminator logits on generated samples, any shape,
+      e.g. (B,), (B, 1) or (B, H, W, 1).
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Goodfellow et al., `Generative Adversarial Nets
-      <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014.
-    """
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    return -jnp.mean(jax.nn.softplus(g))
+  References:
+    Goodfellow et al., `Generative Adversarial Nets
+    <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014.
+  """
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  return -jnp.mean(jax.nn.softplus(g))
 
 
 def minimax_discriminator_loss(
@@ -145,42 +145,42 @@ def minimax_discriminator_loss(
     *,
     label_smoothing: float = 0.0,
 ) -> jax.Array:
-    r"""Minimax discriminator loss: binary cross-entropy of real vs. generated logits.
+  r"""Minimax discriminator loss: binary cross-entropy of real vs. generated logits.
 
-    .. math::
-      L_D = \operatorname{mean}\,\mathrm{BCE}(r, 1 - s) + \operatorname{mean}\,\mathrm{BCE}(g, 0),
-      \qquad \mathrm{BCE}(x, t) = -t \log\sigma(x) - (1 - t)\log(1 - \sigma(x))
+  .. math::
+    L_D = \operatorname{mean}\,\mathrm{BCE}(r, 1 - s) + \operatorname{mean}\,\mathrm{BCE}(g, 0),
+    \qquad \mathrm{BCE}(x, t) = -t \log\sigma(x) - (1 - t)\log(1 - \sigma(x))
 
-    The result is the SUM of the two means (as in TF-GAN), not the mean over the
-    concatenated batch. Smoothing is one-sided (Salimans et al. 2016): only the real target
-    moves to ``1 - s``; the generated target stays 0. The same loss serves the
-    non-saturating game, hence the aliases ``modified_discriminator_loss`` and
-    ``non_saturating_discriminator_loss``.
+  The result is the SUM of the two means (as in TF-GAN), not the mean over the
+  concatenated batch. Smoothing is one-sided (Salimans et al. 2016): only the real target
+  moves to ``1 - s``; the generated target stays 0. The same loss serves the
+  non-saturating game, hence the aliases ``modified_discriminator_loss`` and
+  ``non_saturating_discriminator_loss``.
 
-    Args:
-      discriminator_real_outputs: discriminator logits on real data, any shape.
-      discriminator_gen_outputs: discriminator logits on generated samples; same rank as
-        the real outputs and a broadcast-compatible shape (in practice the same shape).
-      label_smoothing: ``s`` in [0, 1); the real target is ``1 - s``.
+  Args:
+    discriminator_real_outputs: discriminator logits on real data, any shape.
+    discriminator_gen_outputs: discriminator logits on generated samples; same rank as
+      the real outputs and a broadcast-compatible shape (in practice the same shape).
+    label_smoothing: ``s`` in [0, 1); the real target is ``1 - s``.
 
-    Returns:
-      Scalar loss, minimised by the discriminator.
+  Returns:
+    Scalar loss, minimised by the discriminator.
 
-    Raises:
-      ValueError: on mismatched ranks/shapes, or ``label_smoothing`` outside [0, 1).
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: on mismatched ranks/shapes, or ``label_smoothing`` outside [0, 1).
+    TypeError: on non-floating inputs.
 
-    References:
-      Goodfellow et al., `Generative Adversarial Nets
-      <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014.
-      Salimans et al., `Improved Techniques for Training GANs
-      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016 (one-sided label smoothing).
-    """
-    r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
-    _check_label_smoothing(label_smoothing)
-    return jnp.mean(_bce(r, 1.0 - label_smoothing)) + jnp.mean(jax.nn.softplus(g))
+  References:
+    Goodfellow et al., `Generative Adversarial Nets
+    <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014.
+    Salimans et al., `Improved Techniques for Training GANs
+    <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016 (one-sided label smoothing).
+  """
+  r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
+  _check_label_smoothing(label_smoothing)
+  return jnp.mean(_bce(r, 1.0 - label_smoothing)) + jnp.mean(jax.nn.softplus(g))
 
 
 def modified_generator_loss(
@@ -188,31 +188,31 @@ def modified_generator_loss(
     *,
     label_smoothing: float = 0.0,
 ) -> jax.Array:
-    r"""Non-saturating generator loss: G maximises log D(G(z)) instead of minimising log(1 - D).
+  r"""Non-saturating generator loss: G maximises log D(G(z)) instead of minimising log(1 - D).
 
-    .. math::
-      L_G = \operatorname{mean}\,\mathrm{BCE}(g, 1 - s)
-          = \operatorname{mean}\,[(1 - s)\operatorname{softplus}(-g) + s\operatorname{softplus}(g)]
+  .. math::
+    L_G = \operatorname{mean}\,\mathrm{BCE}(g, 1 - s)
+        = \operatorname{mean}\,[(1 - s)\operatorname{softplus}(-g) + s\operatorname{softplus}(g)]
 
-    With ``s = 0`` this is ``-mean log sigmoid(g)``. It has the same fixed point as
-    :func:`minimax_generator_loss` but strong gradients when D rejects the samples: the
-    default choice for the generator. ``label_smoothing`` is usually left at 0 (smoothing
-    is for the discriminator; :func:`get_loss_pair` routes it there).
+  With ``s = 0`` this is ``-mean log sigmoid(g)``. It has the same fixed point as
+  :func:`minimax_generator_loss` but strong gradients when D rejects the samples: the
+  default choice for the generator. ``label_smoothing`` is usually left at 0 (smoothing
+  is for the discriminator; :func:`get_loss_pair` routes it there).
 
-    Args:
-      discriminator_gen_outputs: discriminator logits on generated samples, any shape.
-      label_smoothing: ``s`` in [0, 1); the generator's target is ``1 - s``.
+  Args:
+    discriminator_gen_outputs: discriminator logits on generated samples, any shape.
+    label_smoothing: ``s`` in [0, 1); the generator's target is ``1 - s``.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Goodfellow et al., `Generative Adversarial Nets
-      <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014, section 3.
-    """
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    _check_label_smoothing(label_smoothing)
-    return jnp.mean(_bce(g, 1.0 - label_smoothing))
+  References:
+    Goodfellow et al., `Generative Adversarial Nets
+    <https://arxiv.org/abs/1406.2661>`_, NeurIPS 2014, section 3.
+  """
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  _check_label_smoothing(label_smoothing)
+  return jnp.mean(_bce(g, 1.0 - label_smoothing))
 
 
 non_saturating_generator_loss = modified_generator_loss
@@ -230,29 +230,29 @@ def least_squares_generator_loss(
     *,
     real_label: float = 1.0,
 ) -> jax.Array:
-    r"""Least-squares (LSGAN) generator loss.
+  r"""Least-squares (LSGAN) generator loss.
 
-    .. math::
-      L_G = \tfrac{1}{2}\operatorname{mean}\,(g - c)^2
+  .. math::
+    L_G = \tfrac{1}{2}\operatorname{mean}\,(g - c)^2
 
-    ``c = real_label`` is the value G wants D to believe for generated data. In the paper's
-    (a, b, c) notation the default is (0, 1, 1) (c = b, the real label); the coding with
-    a Pearson chi-squared interpretation is (a, b, c) = (-1, 1, 0), i.e.
-    ``real_label=0.0`` here and ``real_label=1.0, fake_label=-1.0`` for the discriminator.
+  ``c = real_label`` is the value G wants D to believe for generated data. In the paper's
+  (a, b, c) notation the default is (0, 1, 1) (c = b, the real label); the coding with
+  a Pearson chi-squared interpretation is (a, b, c) = (-1, 1, 0), i.e.
+  ``real_label=0.0`` here and ``real_label=1.0, fake_label=-1.0`` for the discriminator.
 
-    Args:
-      discriminator_gen_outputs: discriminator outputs on generated samples, any shape.
-      real_label: ``c``, the generator's target.
+  Args:
+    discriminator_gen_outputs: discriminator outputs on generated samples, any shape.
+    real_label: ``c``, the generator's target.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Mao et al., `Least Squares Generative Adversarial Networks
-      <https://arxiv.org/abs/1611.04076>`_, ICCV 2017.
-    """
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    return 0.5 * jnp.mean(jnp.square(g - real_label))
+  References:
+    Mao et al., `Least Squares Generative Adversarial Networks
+    <https://arxiv.org/abs/1611.04076>`_, ICCV 2017.
+  """
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  return 0.5 * jnp.mean(jnp.square(g - real_label))
 
 
 def least_squares_discriminator_loss(
@@ -262,37 +262,37 @@ def least_squares_discriminator_loss(
     real_label: float = 1.0,
     fake_label: float = 0.0,
 ) -> jax.Array:
-    r"""Least-squares (LSGAN) discriminator loss.
+  r"""Least-squares (LSGAN) discriminator loss.
 
-    .. math::
-      L_D = \tfrac{1}{2}\operatorname{mean}\,(r - b)^2 + \tfrac{1}{2}\operatorname{mean}\,(g - a)^2
+  .. math::
+    L_D = \tfrac{1}{2}\operatorname{mean}\,(r - b)^2 + \tfrac{1}{2}\operatorname{mean}\,(g - a)^2
 
-    with ``b = real_label`` and ``a = fake_label``. Default (a, b, c) = (0, 1, 1); the
-    (-1, 1, 0) coding is ``fake_label=-1.0`` here and ``real_label=0.0`` for
-    :func:`least_squares_generator_loss`.
+  with ``b = real_label`` and ``a = fake_label``. Default (a, b, c) = (0, 1, 1); the
+  (-1, 1, 0) coding is ``fake_label=-1.0`` here and ``real_label=0.0`` for
+  :func:`least_squares_generator_loss`.
 
-    Args:
-      discriminator_real_outputs: discriminator outputs on real data, any shape.
-      discriminator_gen_outputs: discriminator outputs on generated samples; same rank as
-        the real outputs and a broadcast-compatible shape (in practice the same shape).
-      real_label: ``b``, the target for real data.
-      fake_label: ``a``, the target for generated data.
+  Args:
+    discriminator_real_outputs: discriminator outputs on real data, any shape.
+    discriminator_gen_outputs: discriminator outputs on generated samples; same rank as
+      the real outputs and a broadcast-compatible shape (in practice the same shape).
+    real_label: ``b``, the target for real data.
+    fake_label: ``a``, the target for generated data.
 
-    Returns:
-      Scalar loss (sum of the two halved means), minimised by the discriminator.
+  Returns:
+    Scalar loss (sum of the two halved means), minimised by the discriminator.
 
-    Raises:
-      ValueError: on mismatched ranks/shapes.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: on mismatched ranks/shapes.
+    TypeError: on non-floating inputs.
 
-    References:
-      Mao et al., `Least Squares Generative Adversarial Networks
-      <https://arxiv.org/abs/1611.04076>`_, ICCV 2017.
-    """
-    r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
-    return 0.5 * jnp.mean(jnp.square(r - real_label)) + 0.5 * jnp.mean(jnp.square(g - fake_label))
+  References:
+    Mao et al., `Least Squares Generative Adversarial Networks
+    <https://arxiv.org/abs/1611.04076>`_, ICCV 2017.
+  """
+  r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
+  return 0.5 * jnp.mean(jnp.square(r - real_label)) + 0.5 * jnp.mean(jnp.square(g - fake_label))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,109 +301,109 @@ def least_squares_discriminator_loss(
 
 
 def wasserstein_generator_loss(discriminator_gen_outputs: ArrayLike) -> jax.Array:
-    r"""Wasserstein generator loss.
+  r"""Wasserstein generator loss.
 
-    .. math::
-      L_G = -\operatorname{mean}\, g
+  .. math::
+    L_G = -\operatorname{mean}\, g
 
-    Args:
-      discriminator_gen_outputs: critic outputs on generated samples, any shape.
+  Args:
+    discriminator_gen_outputs: critic outputs on generated samples, any shape.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Arjovsky et al., `Wasserstein GAN <https://arxiv.org/abs/1701.07875>`_, ICML 2017.
-    """
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    return -jnp.mean(g)
+  References:
+    Arjovsky et al., `Wasserstein GAN <https://arxiv.org/abs/1701.07875>`_, ICML 2017.
+  """
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  return -jnp.mean(g)
 
 
 def wasserstein_discriminator_loss(
     discriminator_real_outputs: ArrayLike,
     discriminator_gen_outputs: ArrayLike,
 ) -> jax.Array:
-    r"""Wasserstein critic loss: the negated estimate of the Wasserstein-1 distance.
+  r"""Wasserstein critic loss: the negated estimate of the Wasserstein-1 distance.
 
-    .. math::
-      L_D = \operatorname{mean}\, g - \operatorname{mean}\, r
+  .. math::
+    L_D = \operatorname{mean}\, g - \operatorname{mean}\, r
 
-    Only meaningful for a Lipschitz critic: clip its weights (the paper) or add
-    ``lambda * gradient_penalty(...)`` (WGAN-GP, lambda = 10).
+  Only meaningful for a Lipschitz critic: clip its weights (the paper) or add
+  ``lambda * gradient_penalty(...)`` (WGAN-GP, lambda = 10).
 
-    Args:
-      discriminator_real_outputs: critic outputs on real data, any shape.
-      discriminator_gen_outputs: critic outputs on generated samples; same rank as the
-        real outputs and a broadcast-compatible shape.
+  Args:
+    discriminator_real_outputs: critic outputs on real data, any shape.
+    discriminator_gen_outputs: critic outputs on generated samples; same rank as the
+      real outputs and a broadcast-compatible shape.
 
-    Returns:
-      Scalar loss, minimised by the critic.
+  Returns:
+    Scalar loss, minimised by the critic.
 
-    Raises:
-      ValueError: on mismatched ranks/shapes.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: on mismatched ranks/shapes.
+    TypeError: on non-floating inputs.
 
-    References:
-      Arjovsky et al., `Wasserstein GAN <https://arxiv.org/abs/1701.07875>`_, ICML 2017.
-    """
-    r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
-    return jnp.mean(g) - jnp.mean(r)
+  References:
+    Arjovsky et al., `Wasserstein GAN <https://arxiv.org/abs/1701.07875>`_, ICML 2017.
+  """
+  r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
+  return jnp.mean(g) - jnp.mean(r)
 
 
 def hinge_generator_loss(discriminator_gen_outputs: ArrayLike) -> jax.Array:
-    r"""Hinge-GAN generator loss (the same as the Wasserstein one).
+  r"""Hinge-GAN generator loss (the same as the Wasserstein one).
 
-    .. math::
-      L_G = -\operatorname{mean}\, g
+  .. math::
+    L_G = -\operatorname{mean}\, g
 
-    Args:
-      discriminator_gen_outputs: discriminator outputs on generated samples, any shape.
+  Args:
+    discriminator_gen_outputs: discriminator outputs on generated samples, any shape.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Lim & Ye, `Geometric GAN <https://arxiv.org/abs/1705.02894>`_, 2017.
-      Miyato et al., `Spectral Normalization for GANs
-      <https://arxiv.org/abs/1802.05957>`_, ICLR 2018.
-    """
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    return -jnp.mean(g)
+  References:
+    Lim & Ye, `Geometric GAN <https://arxiv.org/abs/1705.02894>`_, 2017.
+    Miyato et al., `Spectral Normalization for GANs
+    <https://arxiv.org/abs/1802.05957>`_, ICLR 2018.
+  """
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  return -jnp.mean(g)
 
 
 def hinge_discriminator_loss(
     discriminator_real_outputs: ArrayLike,
     discriminator_gen_outputs: ArrayLike,
 ) -> jax.Array:
-    r"""Hinge-GAN discriminator loss.
+  r"""Hinge-GAN discriminator loss.
 
-    .. math::
-      L_D = \operatorname{mean}\,\operatorname{relu}(1 - r)
-          + \operatorname{mean}\,\operatorname{relu}(1 + g)
+  .. math::
+    L_D = \operatorname{mean}\,\operatorname{relu}(1 - r)
+        + \operatorname{mean}\,\operatorname{relu}(1 + g)
 
-    Args:
-      discriminator_real_outputs: discriminator outputs on real data, any shape.
-      discriminator_gen_outputs: discriminator outputs on generated samples; same rank as
-        the real outputs and a broadcast-compatible shape.
+  Args:
+    discriminator_real_outputs: discriminator outputs on real data, any shape.
+    discriminator_gen_outputs: discriminator outputs on generated samples; same rank as
+      the real outputs and a broadcast-compatible shape.
 
-    Returns:
-      Scalar loss, minimised by the discriminator.
+  Returns:
+    Scalar loss, minimised by the discriminator.
 
-    Raises:
-      ValueError: on mismatched ranks/shapes.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: on mismatched ranks/shapes.
+    TypeError: on non-floating inputs.
 
-    References:
-      Lim & Ye, `Geometric GAN <https://arxiv.org/abs/1705.02894>`_, 2017.
-      Miyato et al., `Spectral Normalization for GANs
-      <https://arxiv.org/abs/1802.05957>`_, ICLR 2018.
-    """
-    r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
-    g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
-    _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
-    return jnp.mean(jax.nn.relu(1.0 - r)) + jnp.mean(jax.nn.relu(1.0 + g))
+  References:
+    Lim & Ye, `Geometric GAN <https://arxiv.org/abs/1705.02894>`_, 2017.
+    Miyato et al., `Spectral Normalization for GANs
+    <https://arxiv.org/abs/1802.05957>`_, ICLR 2018.
+  """
+  r = _as_float_array(discriminator_real_outputs, "discriminator_real_outputs")
+  g = _as_float_array(discriminator_gen_outputs, "discriminator_gen_outputs")
+  _check_real_gen(r, g, "discriminator_real_outputs", "discriminator_gen_outputs")
+  return jnp.mean(jax.nn.relu(1.0 - r)) + jnp.mean(jax.nn.relu(1.0 + g))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,19 +412,19 @@ def hinge_discriminator_loss(
 
 
 def _input_gradients(apply_fn: ApplyFn, variables: Any, x: jax.Array) -> jax.Array:
-    # The gradient of the SUM over the batch equals the per-example gradients stacked, as
-    # long as examples do not interact inside the discriminator (no batch statistics, as
-    # WGAN-GP requires); one backward pass instead of B.
-    return jax.grad(lambda x_: jnp.sum(apply_fn(variables, x_)))(x)
+  # The gradient of the SUM over the batch equals the per-example gradients stacked, as
+  # long as examples do not interact inside the discriminator (no batch statistics, as
+  # WGAN-GP requires); one backward pass instead of B.
+  return jax.grad(lambda x_: jnp.sum(apply_fn(variables, x_)))(x)
 
 
 def _safe_l2_norm(x: jax.Array, axis: tuple[int, ...]) -> jax.Array:
-    squared = jnp.sum(jnp.square(x), axis=axis)
-    # sqrt has an infinite derivative at 0 (a constant critic has zero input gradient), and
-    # 0 * inf = NaN in the backward pass. The double where keeps the value exact and makes
-    # the gradient 0 there, a valid subgradient of the norm.
-    positive = squared > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+  squared = jnp.sum(jnp.square(x), axis=axis)
+  # sqrt has an infinite derivative at 0 (a constant critic has zero input gradient), and
+  # 0 * inf = NaN in the backward pass. The double where keeps the value exact and makes
+  # the gradient 0 there, a valid subgradient of the norm.
+  positive = squared > 0
+  return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
 
 
 def gradient_penalty(
@@ -436,126 +436,126 @@ def gradient_penalty(
     *,
     target: float = 1.0,
 ) -> jax.Array:
-    r"""WGAN-GP gradient penalty on random interpolates of real and generated data.
+  r"""WGAN-GP gradient penalty on random interpolates of real and generated data.
 
-    .. math::
-      \hat x_i = \epsilon_i x_i + (1 - \epsilon_i) \tilde x_i,\quad \epsilon_i \sim U[0, 1];
-      \qquad P = \operatorname{mean}_i\,(\lVert \nabla_{\hat x} D(\hat x_i) \rVert_2 - k)^2
+  .. math::
+    \hat x_i = \epsilon_i x_i + (1 - \epsilon_i) \tilde x_i,\quad \epsilon_i \sim U[0, 1];
+    \qquad P = \operatorname{mean}_i\,(\lVert \nabla_{\hat x} D(\hat x_i) \rVert_2 - k)^2
 
-    One ``epsilon`` per example, drawn as
-    ``jax.random.uniform(key, (B, 1, ..., 1), real.dtype)`` and broadcast over the other
-    axes. The norm is over ALL non-batch axes. The gradient is that of
-    ``sum(apply_fn(variables, x_hat))``, so a PatchGAN's logits are summed per example, and
-    examples must not interact in ``apply_fn`` (no BatchNorm in training mode). The
-    penalty is UNweighted: the critic's loss adds ``lambda * gradient_penalty(...)``
-    (lambda = 10 in the paper). Value and gradient stay finite where the input gradient is
-    zero (e.g. a constant critic).
+  One ``epsilon`` per example, drawn as
+  ``jax.random.uniform(key, (B, 1, ..., 1), real.dtype)`` and broadcast over the other
+  axes. The norm is over ALL non-batch axes. The gradient is that of
+  ``sum(apply_fn(variables, x_hat))``, so a PatchGAN's logits are summed per example, and
+  examples must not interact in ``apply_fn`` (no BatchNorm in training mode). The
+  penalty is UNweighted: the critic's loss adds ``lambda * gradient_penalty(...)``
+  (lambda = 10 in the paper). Value and gradient stay finite where the input gradient is
+  zero (e.g. a constant critic).
 
-    Args:
-      apply_fn: ``apply_fn(variables, x) -> logits``, a plain function (e.g. a Flax
-        module's ``apply``, partially applied with ``train=False`` if needed).
-      variables: the critic's variables, passed through to ``apply_fn``; differentiate
-        the penalty with respect to them.
-      real: real data, shape (B, ...), floating.
-      fake: generated data, the same shape as ``real``.
-      key: a PRNG key for the interpolation coefficients.
-      target: ``k``, the gradient norm the critic is pushed towards.
+  Args:
+    apply_fn: ``apply_fn(variables, x) -> logits``, a plain function (e.g. a Flax
+      module's ``apply``, partially applied with ``train=False`` if needed).
+    variables: the critic's variables, passed through to ``apply_fn``; differentiate
+      the penalty with respect to them.
+    real: real data, shape (B, ...), floating.
+    fake: generated data, the same shape as ``real``.
+    key: a PRNG key for the interpolation coefficients.
+    target: ``k``, the gradient norm the critic is pushed towards.
 
-    Returns:
-      Scalar penalty.
+  Returns:
+    Scalar penalty.
 
-    Raises:
-      ValueError: if ``real`` and ``fake`` differ in shape or have no batch axis.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: if ``real`` and ``fake`` differ in shape or have no batch axis.
+    TypeError: on non-floating inputs.
 
-    References:
-      Gulrajani et al., `Improved Training of Wasserstein GANs
-      <https://arxiv.org/abs/1704.00028>`_, NeurIPS 2017.
-    """
-    real = _as_float_array(real, "real")
-    fake = _as_float_array(fake, "fake")
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {real.shape} and {fake.shape}."
-        )
-    if real.ndim < 1:
-        raise ValueError("real and fake need a leading batch axis, got scalars.")
-    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
-    eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
-    x_hat = eps * real + (1.0 - eps) * fake
-    grads = _input_gradients(apply_fn, variables, x_hat)
-    norms = _safe_l2_norm(grads, axis=tuple(range(1, grads.ndim)))
-    return jnp.mean(jnp.square(norms - target))
+  References:
+    Gulrajani et al., `Improved Training of Wasserstein GANs
+    <https://arxiv.org/abs/1704.00028>`_, NeurIPS 2017.
+  """
+  real = _as_float_array(real, "real")
+  fake = _as_float_array(fake, "fake")
+  if real.shape != fake.shape:
+    raise ValueError(
+        f"real and fake must have the same shape, got {real.shape} and {fake.shape}."
+    )
+  if real.ndim < 1:
+    raise ValueError("real and fake need a leading batch axis, got scalars.")
+  eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+  eps = jax.random.uniform(key, eps_shape, dtype=real.dtype)
+  x_hat = eps * real + (1.0 - eps) * fake
+  grads = _input_gradients(apply_fn, variables, x_hat)
+  norms = _safe_l2_norm(grads, axis=tuple(range(1, grads.ndim)))
+  return jnp.mean(jnp.square(norms - target))
 
 
 def r1_penalty(apply_fn: ApplyFn, variables: Any, real: ArrayLike) -> jax.Array:
-    r"""R1 penalty: squared norm of the discriminator's input gradient on real data.
+  r"""R1 penalty: squared norm of the discriminator's input gradient on real data.
 
-    .. math::
-      R_1 = \operatorname{mean}_i\, \lVert \nabla_x D(x_i) \rVert_2^2
+  .. math::
+    R_1 = \operatorname{mean}_i\, \lVert \nabla_x D(x_i) \rVert_2^2
 
-    The squared norm sums over all non-batch axes; the mean is over the batch. The
-    penalty is UNweighted: the usual regulariser is ``gamma / 2 * r1_penalty(...)``
-    added to the discriminator's loss. As for :func:`gradient_penalty`, the gradient is
-    that of ``sum(apply_fn(variables, x))``, so examples must not interact in ``apply_fn``.
+  The squared norm sums over all non-batch axes; the mean is over the batch. The
+  penalty is UNweighted: the usual regulariser is ``gamma / 2 * r1_penalty(...)``
+  added to the discriminator's loss. As for :func:`gradient_penalty`, the gradient is
+  that of ``sum(apply_fn(variables, x))``, so examples must not interact in ``apply_fn``.
 
-    Args:
-      apply_fn: ``apply_fn(variables, x) -> logits``, a plain function.
-      variables: the discriminator's variables, passed through to ``apply_fn``.
-      real: real data, shape (B, ...), floating.
+  Args:
+    apply_fn: ``apply_fn(variables, x) -> logits``, a plain function.
+    variables: the discriminator's variables, passed through to ``apply_fn``.
+    real: real data, shape (B, ...), floating.
 
-    Returns:
-      Scalar penalty.
+  Returns:
+    Scalar penalty.
 
-    Raises:
-      ValueError: if ``real`` has no batch axis.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: if ``real`` has no batch axis.
+    TypeError: on non-floating inputs.
 
-    References:
-      Mescheder et al., `Which Training Methods for GANs do actually Converge?
-      <https://arxiv.org/abs/1801.04406>`_, ICML 2018.
-    """
-    real = _as_float_array(real, "real")
-    if real.ndim < 1:
-        raise ValueError("real needs a leading batch axis, got a scalar.")
-    grads = _input_gradients(apply_fn, variables, real)
-    return jnp.mean(jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))))
+  References:
+    Mescheder et al., `Which Training Methods for GANs do actually Converge?
+    <https://arxiv.org/abs/1801.04406>`_, ICML 2018.
+  """
+  real = _as_float_array(real, "real")
+  if real.ndim < 1:
+    raise ValueError("real needs a leading batch axis, got a scalar.")
+  grads = _input_gradients(apply_fn, variables, real)
+  return jnp.mean(jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))))
 
 
 def feature_matching_loss(real_features: ArrayLike, gen_features: ArrayLike) -> jax.Array:
-    r"""Feature matching: squared distance between batch means of intermediate features.
+  r"""Feature matching: squared distance between batch means of intermediate features.
 
-    .. math::
-      L = \lVert \operatorname{mean}_i f(x_i) - \operatorname{mean}_j f(G(z_j)) \rVert_2^2
+  .. math::
+    L = \lVert \operatorname{mean}_i f(x_i) - \operatorname{mean}_j f(G(z_j)) \rVert_2^2
 
-    The squared L2 norm sums, over every feature axis, the squared difference of the two
-    batch means (it is not averaged over features). Batch sizes may differ.
+  The squared L2 norm sums, over every feature axis, the squared difference of the two
+  batch means (it is not averaged over features). Batch sizes may differ.
 
-    Args:
-      real_features: features of real data, shape (B_real, ...).
-      gen_features: features of generated data, shape (B_gen, ...), the same feature
-        shape as ``real_features``.
+  Args:
+    real_features: features of real data, shape (B_real, ...).
+    gen_features: features of generated data, shape (B_gen, ...), the same feature
+      shape as ``real_features``.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    Raises:
-      ValueError: if the feature shapes (all axes but the first) differ.
-      TypeError: on non-floating inputs.
+  Raises:
+    ValueError: if the feature shapes (all axes but the first) differ.
+    TypeError: on non-floating inputs.
 
-    References:
-      Salimans et al., `Improved Techniques for Training GANs
-      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016.
-    """
-    real = _as_float_array(real_features, "real_features")
-    gen = _as_float_array(gen_features, "gen_features")
-    if real.ndim < 1 or real.ndim != gen.ndim or real.shape[1:] != gen.shape[1:]:
-        raise ValueError(
-            "real_features and gen_features must be (batch, *features) with the same "
-            f"feature shape, got {real.shape} and {gen.shape}."
-        )
-    diff = jnp.mean(real, axis=0) - jnp.mean(gen, axis=0)
-    return jnp.sum(jnp.square(diff))
+  References:
+    Salimans et al., `Improved Techniques for Training GANs
+    <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016.
+  """
+  real = _as_float_array(real_features, "real_features")
+  gen = _as_float_array(gen_features, "gen_features")
+  if real.ndim < 1 or real.ndim != gen.ndim or real.shape[1:] != gen.shape[1:]:
+    raise ValueError(
+        "real_features and gen_features must be (batch, *features) with the same "
+        f"feature shape, got {real.shape} and {gen.shape}."
+    )
+  diff = jnp.mean(real, axis=0) - jnp.mean(gen, axis=0)
+  return jnp.sum(jnp.square(diff))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,131 +564,131 @@ def feature_matching_loss(real_features: ArrayLike, gen_features: ArrayLike) -> 
 
 
 def _check_class_logits(logits: ArrayLike, name: str) -> jax.Array:
-    logits = _as_float_array(logits, name)
-    if logits.ndim < 2:
-        raise ValueError(f"{name} must be (batch, ..., num_classes), got shape {logits.shape}.")
-    return logits
+  logits = _as_float_array(logits, name)
+  if logits.ndim < 2:
+    raise ValueError(f"{name} must be (batch, ..., num_classes), got shape {logits.shape}.")
+  return logits
 
 
 def auxiliary_classifier_loss(class_logits: ArrayLike, labels: ArrayLike) -> jax.Array:
-    r"""Softmax cross-entropy of class logits against integer labels: ACGAN's class loss.
+  r"""Softmax cross-entropy of class logits against integer labels: ACGAN's class loss.
 
-    .. math::
-      L_C = -\operatorname{mean}_i \log \operatorname{softmax}(l_i)_{y_i}
-          = \operatorname{mean}_i\,(\operatorname{logsumexp}_k l_{ik} - l_{i y_i})
+  .. math::
+    L_C = -\operatorname{mean}_i \log \operatorname{softmax}(l_i)_{y_i}
+        = \operatorname{mean}_i\,(\operatorname{logsumexp}_k l_{ik} - l_{i y_i})
 
-    ACGAN's discriminator minimises it on real AND generated images (with the labels the
-    generator was asked for); the generator minimises it on its images. The semi-supervised
-    GAN's supervised term is the same loss on the labelled examples: with the fake class'
-    logit fixed at 0, ``p(y | x, real)`` is the softmax over the K class logits alone.
+  ACGAN's discriminator minimises it on real AND generated images (with the labels the
+  generator was asked for); the generator minimises it on its images. The semi-supervised
+  GAN's supervised term is the same loss on the labelled examples: with the fake class'
+  logit fixed at 0, ``p(y | x, real)`` is the softmax over the K class logits alone.
 
-    Args:
-      class_logits: (B, ..., K) logits over K classes.
-      labels: integer class ids of shape ``class_logits.shape[:-1]``.
+  Args:
+    class_logits: (B, ..., K) logits over K classes.
+    labels: integer class ids of shape ``class_logits.shape[:-1]``.
 
-    Returns:
-      Scalar loss.
+  Returns:
+    Scalar loss.
 
-    Raises:
-      TypeError: on non-floating logits or non-integer labels.
-      ValueError: if the shapes do not match.
+  Raises:
+    TypeError: on non-floating logits or non-integer labels.
+    ValueError: if the shapes do not match.
 
-    References:
-      Odena, Olah & Shlens, `Conditional Image Synthesis with Auxiliary Classifier GANs
-      <https://arxiv.org/abs/1610.09585>`_, ICML 2017.
-    """
-    logits = _check_class_logits(class_logits, "class_logits")
-    labels = jnp.asarray(labels)
-    if not jnp.issubdtype(labels.dtype, jnp.integer):
-        raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}.")
-    if labels.shape != logits.shape[:-1]:
-        raise ValueError(
-            f"labels must have shape class_logits.shape[:-1] = {logits.shape[:-1]}, "
-            f"got {labels.shape}."
-        )
-    picked = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
-    return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
+  References:
+    Odena, Olah & Shlens, `Conditional Image Synthesis with Auxiliary Classifier GANs
+    <https://arxiv.org/abs/1610.09585>`_, ICML 2017.
+  """
+  logits = _check_class_logits(class_logits, "class_logits")
+  labels = jnp.asarray(labels)
+  if not jnp.issubdtype(labels.dtype, jnp.integer):
+    raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+  if labels.shape != logits.shape[:-1]:
+    raise ValueError(
+        f"labels must have shape class_logits.shape[:-1] = {logits.shape[:-1]}, "
+        f"got {labels.shape}."
+    )
+  picked = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
+  return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
 
 
 def semi_supervised_source_logits(class_logits: ArrayLike) -> jax.Array:
-    r"""The real-vs-fake logit of a K-class discriminator under the (K+1) logit trick.
+  r"""The real-vs-fake logit of a K-class discriminator under the (K+1) logit trick.
 
-    With the fake class' logit fixed at 0, ``D(x) = Z / (Z + 1)``, ``Z = sum_k exp(l_k)``,
-    so ``D(x) = sigmoid(logsumexp_k l_k)``: the logsumexp of the class logits is an
-    ordinary real/fake logit, usable with every loss of this module.
+  With the fake class' logit fixed at 0, ``D(x) = Z / (Z + 1)``, ``Z = sum_k exp(l_k)``,
+  so ``D(x) = sigmoid(logsumexp_k l_k)``: the logsumexp of the class logits is an
+  ordinary real/fake logit, usable with every loss of this module.
 
-    Args:
-      class_logits: (B, ..., K) logits over the K real classes.
+  Args:
+    class_logits: (B, ..., K) logits over the K real classes.
 
-    Returns:
-      (B, ...) logits.
-    """
-    logits = _check_class_logits(class_logits, "class_logits")
-    return jax.nn.logsumexp(logits, axis=-1)
+  Returns:
+    (B, ...) logits.
+  """
+  logits = _check_class_logits(class_logits, "class_logits")
+  return jax.nn.logsumexp(logits, axis=-1)
 
 
 def semi_supervised_generator_loss(discriminator_gen_outputs: ArrayLike) -> jax.Array:
-    r"""Non-saturating generator loss of the semi-supervised GAN, on K class logits.
+  r"""Non-saturating generator loss of the semi-supervised GAN, on K class logits.
 
-    .. math::
-      L_G = -\operatorname{mean} \log D(G(z)) = \operatorname{mean}\,\operatorname{softplus}
-            (-\operatorname{logsumexp}_k l_k),\qquad D = Z / (Z + 1)
+  .. math::
+    L_G = -\operatorname{mean} \log D(G(z)) = \operatorname{mean}\,\operatorname{softplus}
+          (-\operatorname{logsumexp}_k l_k),\qquad D = Z / (Z + 1)
 
-    For semi-supervised classification Salimans et al. train the generator with feature
-    matching (:func:`feature_matching_loss`) instead, which gives the better classifier;
-    this loss gives the better samples.
+  For semi-supervised classification Salimans et al. train the generator with feature
+  matching (:func:`feature_matching_loss`) instead, which gives the better classifier;
+  this loss gives the better samples.
 
-    Args:
-      discriminator_gen_outputs: (B, ..., K) class logits on generated samples.
+  Args:
+    discriminator_gen_outputs: (B, ..., K) class logits on generated samples.
 
-    Returns:
-      Scalar loss, minimised by the generator.
+  Returns:
+    Scalar loss, minimised by the generator.
 
-    References:
-      Salimans et al., `Improved Techniques for Training GANs
-      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016.
-    """
-    g = semi_supervised_source_logits(discriminator_gen_outputs)
-    return jnp.mean(jax.nn.softplus(-g))
+  References:
+    Salimans et al., `Improved Techniques for Training GANs
+    <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016.
+  """
+  g = semi_supervised_source_logits(discriminator_gen_outputs)
+  return jnp.mean(jax.nn.softplus(-g))
 
 
 def semi_supervised_discriminator_loss(
     discriminator_real_outputs: ArrayLike, discriminator_gen_outputs: ArrayLike
 ) -> jax.Array:
-    r"""Unsupervised loss of the (K+1)-class discriminator, with the logit trick.
+  r"""Unsupervised loss of the (K+1)-class discriminator, with the logit trick.
 
-    .. math::
-      L = -\operatorname{mean} \log D(x) - \operatorname{mean} \log(1 - D(G(z))),
-      \qquad D(x) = \frac{Z(x)}{Z(x) + 1},\ Z(x) = \textstyle\sum_k e^{l_k(x)}
+  .. math::
+    L = -\operatorname{mean} \log D(x) - \operatorname{mean} \log(1 - D(G(z))),
+    \qquad D(x) = \frac{Z(x)}{Z(x) + 1},\ Z(x) = \textstyle\sum_k e^{l_k(x)}
 
-    With ``s = logsumexp_k l_k``: ``-log D = softplus(-s)`` and ``-log(1 - D) = softplus(s)``,
-    exact and finite for logits of any size (Z itself would overflow). It equals the K+1-way
-    softmax cross-entropy with a fixed fake logit 0: "real" on unlabelled real data (any of
-    the K classes) and "fake" on generated data. Add :func:`auxiliary_classifier_loss` on the
-    labelled examples for the supervised term.
+  With ``s = logsumexp_k l_k``: ``-log D = softplus(-s)`` and ``-log(1 - D) = softplus(s)``,
+  exact and finite for logits of any size (Z itself would overflow). It equals the K+1-way
+  softmax cross-entropy with a fixed fake logit 0: "real" on unlabelled real data (any of
+  the K classes) and "fake" on generated data. Add :func:`auxiliary_classifier_loss` on the
+  labelled examples for the supervised term.
 
-    Args:
-      discriminator_real_outputs: (B, ..., K) class logits on unlabelled real data.
-      discriminator_gen_outputs: (B', ..., K) class logits on generated data.
+  Args:
+    discriminator_real_outputs: (B, ..., K) class logits on unlabelled real data.
+    discriminator_gen_outputs: (B', ..., K) class logits on generated data.
 
-    Returns:
-      Scalar loss, minimised by the discriminator.
+  Returns:
+    Scalar loss, minimised by the discriminator.
 
-    References:
-      Salimans et al., `Improved Techniques for Training GANs
-      <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016; Odena, `Semi-Supervised Learning
-      with Generative Adversarial Networks <https://arxiv.org/abs/1606.01583>`_, 2016.
-    """
-    real = _check_class_logits(discriminator_real_outputs, "discriminator_real_outputs")
-    gen = _check_class_logits(discriminator_gen_outputs, "discriminator_gen_outputs")
-    if real.ndim != gen.ndim or real.shape[1:] != gen.shape[1:]:
-        raise ValueError(
-            "discriminator_real_outputs and discriminator_gen_outputs must have the same "
-            f"shape but for the batch, got {real.shape} and {gen.shape}."
-        )
-    r = jax.nn.logsumexp(real, axis=-1)
-    g = jax.nn.logsumexp(gen, axis=-1)
-    return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(g))
+  References:
+    Salimans et al., `Improved Techniques for Training GANs
+    <https://arxiv.org/abs/1606.03498>`_, NeurIPS 2016; Odena, `Semi-Supervised Learning
+    with Generative Adversarial Networks <https://arxiv.org/abs/1606.01583>`_, 2016.
+  """
+  real = _check_class_logits(discriminator_real_outputs, "discriminator_real_outputs")
+  gen = _check_class_logits(discriminator_gen_outputs, "discriminator_gen_outputs")
+  if real.ndim != gen.ndim or real.shape[1:] != gen.shape[1:]:
+    raise ValueError(
+        "discriminator_real_outputs and discriminator_gen_outputs must have the same "
+        f"shape but for the batch, got {real.shape} and {gen.shape}."
+    )
+  r = jax.nn.logsumexp(real, axis=-1)
+  g = jax.nn.logsumexp(gen, axis=-1)
+  return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(g))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -727,55 +727,55 @@ _FAMILIES: dict[str, tuple[Callable, Callable, dict[str, tuple[str | None, str |
 
 
 def get_loss_pair(name: str, **hparams: Any) -> tuple[GeneratorLossFn, DiscriminatorLossFn]:
-    """Returns ``(generator_loss_fn, discriminator_loss_fn)`` for a loss family by name.
+  """Returns ``(generator_loss_fn, discriminator_loss_fn)`` for a loss family by name.
 
-    The hyper-parameters are bound with ``functools.partial``, so the functions take
-    ``(discriminator_gen_outputs)`` and ``(discriminator_real_outputs,
-    discriminator_gen_outputs)``. Accepted hyper-parameters:
+  The hyper-parameters are bound with ``functools.partial``, so the functions take
+  ``(discriminator_gen_outputs)`` and ``(discriminator_real_outputs,
+  discriminator_gen_outputs)``. Accepted hyper-parameters:
 
-    - ``minimax``, ``non_saturating``: ``label_smoothing``, given to the DISCRIMINATOR loss
-      only (one-sided smoothing); the generator keeps the target 1.
-    - ``least_squares``: ``real_label`` (b, and by default also the generator's target c),
-      ``fake_label`` (a, discriminator only), ``generator_label`` (c, overriding
-      ``real_label`` for the generator). The (-1, 1, 0) coding is
-      ``fake_label=-1.0, generator_label=0.0``.
-    - ``wasserstein``, ``hinge``: none.
+  - ``minimax``, ``non_saturating``: ``label_smoothing``, given to the DISCRIMINATOR loss
+    only (one-sided smoothing); the generator keeps the target 1.
+  - ``least_squares``: ``real_label`` (b, and by default also the generator's target c),
+    ``fake_label`` (a, discriminator only), ``generator_label`` (c, overriding
+    ``real_label`` for the generator). The (-1, 1, 0) coding is
+    ``fake_label=-1.0, generator_label=0.0``.
+  - ``wasserstein``, ``hinge``: none.
 
-    Args:
-      name: one of :data:`LOSS_FAMILIES`.
-      **hparams: hyper-parameters of that family, as above.
+  Args:
+    name: one of :data:`LOSS_FAMILIES`.
+    **hparams: hyper-parameters of that family, as above.
 
-    Returns:
-      The generator and discriminator loss functions.
+  Returns:
+    The generator and discriminator loss functions.
 
-    Raises:
-      ValueError: for an unknown family or a hyper-parameter that family does not take.
-    """
-    if name not in _FAMILIES:
-        raise ValueError(
-            f"Unknown loss family {name!r}; valid names are: {', '.join(LOSS_FAMILIES)}."
-        )
-    generator_loss, discriminator_loss, routes = _FAMILIES[name]
-    unknown = sorted(set(hparams) - set(routes))
-    if unknown:
-        accepted = ", ".join(sorted(routes)) or "none"
-        raise ValueError(
-            f"Unknown hyper-parameter(s) {', '.join(unknown)} for loss family {name!r}; "
-            f"it accepts: {accepted}."
-        )
-    if "label_smoothing" in hparams:
-        # Fail when the config is read, not at the first training step.
-        _check_label_smoothing(hparams["label_smoothing"])
-    g_kwargs: dict[str, Any] = {}
-    d_kwargs: dict[str, Any] = {}
-    # generator_label comes last so that it overrides real_label for the generator.
-    for hparam in sorted(hparams, key=lambda h: h == "generator_label"):
-        g_kwarg, d_kwarg = routes[hparam]
-        if g_kwarg is not None:
-            g_kwargs[g_kwarg] = hparams[hparam]
-        if d_kwarg is not None:
-            d_kwargs[d_kwarg] = hparams[hparam]
-    return (
-        functools.partial(generator_loss, **g_kwargs),
-        functools.partial(discriminator_loss, **d_kwargs),
+  Raises:
+    ValueError: for an unknown family or a hyper-parameter that family does not take.
+  """
+  if name not in _FAMILIES:
+    raise ValueError(
+        f"Unknown loss family {name!r}; valid names are: {', '.join(LOSS_FAMILIES)}."
     )
+  generator_loss, discriminator_loss, routes = _FAMILIES[name]
+  unknown = sorted(set(hparams) - set(routes))
+  if unknown:
+    accepted = ", ".join(sorted(routes)) or "none"
+    raise ValueError(
+        f"Unknown hyper-parameter(s) {', '.join(unknown)} for loss family {name!r}; "
+        f"it accepts: {accepted}."
+    )
+  if "label_smoothing" in hparams:
+    # Fail when the config is read, not at the first training step.
+    _check_label_smoothing(hparams["label_smoothing"])
+  g_kwargs: dict[str, Any] = {}
+  d_kwargs: dict[str, Any] = {}
+  # generator_label comes last so that it overrides real_label for the generator.
+  for hparam in sorted(hparams, key=lambda h: h == "generator_label"):
+    g_kwarg, d_kwarg = routes[hparam]
+    if g_kwarg is not None:
+      g_kwargs[g_kwarg] = hparams[hparam]
+    if d_kwarg is not None:
+      d_kwargs[d_kwarg] = hparams[hparam]
+  return (
+      functools.partial(generator_loss, **g_kwargs),
+      functools.partial(discriminator_loss, **d_kwargs),
+  )

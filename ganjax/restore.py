@@ -1,4 +1,4 @@
-"""Loading a trained work directory: its config and its latest GANState."""
+"""Loading a trained work directory: its config and its latest (or a given) state."""
 
 import json
 import os
@@ -6,33 +6,27 @@ import os
 import jax
 import ml_collections
 
-from ganjax import train
+from ganjax import families
 from ganjax.checkpoint import CheckpointError, Checkpointer
-from ganjax.config import base_config
+from ganjax.config import from_saved
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run saved in `<workdir>/config.json`."""
+  """The config a run saved in `<workdir>/config.json` (runs of older ganjax included)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: is {workdir} a ganjax work directory?")
   with open(path) as f:
-    fields = json.load(f)
-  if isinstance(fields.get("hidden"), list):
-    fields["hidden"] = tuple(fields["hidden"])
-  # Fields added to ganjax after the run was saved take their defaults.
-  config = base_config()
-  config.update(fields)
-  return config
+    return from_saved(json.load(f))
 
 
 def load_trained(workdir: str, step: int | None = None):
-  """(config, GANState) of the latest (or given) checkpoint in `workdir`."""
+  """(config, state) of the latest (or given) checkpoint in `workdir`."""
   config = load_config(workdir)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=1, keep=10**6)
   if ckpt.latest_step() is None:
     raise CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
-  target = train.create_state(config, jax.random.key(0))
+  target = families.of(config).create_state(config, jax.random.key(0))
   state = ckpt.restore(target, step)
   ckpt.close()
   return config, state

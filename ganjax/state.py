@@ -44,14 +44,15 @@ class GANState(struct.PyTreeNode):
     return self.generator.variables(self.ema_params)
 
 
-def _init_net(rng, module, sample_input, tx):
-  variables = module.init(rng, sample_input, train=False)
+def _init_net(rng, module, sample_input, tx, kwargs=None):
+  variables = module.init(rng, sample_input, train=False, **(kwargs or {}))
   return NetState.create(apply_fn=module.apply, params=variables["params"], tx=tx,
                          batch_stats=variables.get("batch_stats", {}))
 
 
 def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminator_tx,
-                     sample_z, sample_x, use_ema: bool = False) -> GANState:
+                     sample_z, sample_x, generator_kwargs=None, discriminator_kwargs=None,
+                     use_ema: bool = False) -> GANState:
   """Initialises both networks and their optimizers.
 
   Args:
@@ -60,11 +61,13 @@ def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminat
     generator_tx, discriminator_tx: optax optimizers.
     sample_z: a latent batch (only its shape and dtype matter).
     sample_x: an image batch (only its shape and dtype matter).
+    generator_kwargs, discriminator_kwargs: other sample inputs of the networks
+      (e.g. `{'labels': ...}` for class-conditional ones).
     use_ema: keep an EMA copy of the generator params.
   """
   g_rng, d_rng = jax.random.split(rng)
-  g = _init_net(g_rng, generator, sample_z, generator_tx)
-  d = _init_net(d_rng, discriminator, sample_x, discriminator_tx)
+  g = _init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs)
+  d = _init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs)
   ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
   return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
                   ema_params=ema)

@@ -3,6 +3,11 @@
 Sections: set-up (config checks, mesh, state), input, the compiled step,
 checkpoint/resume, and the loop's periodic outputs (metrics.jsonl,
 TensorBoard, sample grids, checkpoints, a progress line).
+
+The loop is blind to which family runs: it asks the config's family
+(ganjax.families) for the state, the step, the batches and the samples, logs
+every scalar the step returns, counts the parameters of every network in the
+state and checkpoints the whole state pytree.
 """
 
 import functools
@@ -12,232 +17,86 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
 
-from ganjax import images, losses, mixture, models, parallel, steps
-from ganjax import conditional, labeled_subset
+from ganjax import families, parallel
 from ganjax.checkpoint import Checkpointer
-from ganjax.state import GANState, create_gan_state
-
-OPTIMIZERS = ("adam", "rmsprop")
-
-
-class ConfigError(ValueError):
-  """A config field has a value ganjax cannot use."""
-
+from ganjax.config import ConfigError  # noqa: F401  (raised here; entry points catch it)
+from ganjax.state import NetState
 
 # --------------------------------------------------------------------------- build
-
-
-def build_optimizers(config):
-  """(generator, discriminator) optax optimizers from `config.optimizer`."""
-  o = config.optimizer
-  if o.name == "adam":
-    make = functools.partial(optax.adam, b1=o.b1, b2=o.b2)
-  elif o.name == "rmsprop":  # WGAN (Arjovsky et al. 2017) trains with RMSProp.
-    make = optax.rmsprop
-  else:
-    raise ConfigError(f"unknown optimizer {o.name!r}; valid: {', '.join(OPTIMIZERS)}")
-  if o.schedule == "constant":
-    return make(o.g_learning_rate), make(o.d_learning_rate)
-  if o.schedule == "linear":  # Decays to 0 at num_steps: D takes d_steps updates per step.
-    return (make(optax.linear_schedule(o.g_learning_rate, 0.0, max(config.num_steps, 1))),
-            make(optax.linear_schedule(o.d_learning_rate, 0.0,
-                                       max(config.num_steps * config.d_steps, 1))))
-  raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, linear")
-
-
-def build_losses(config):
-  """(generator_loss_fn, discriminator_loss_fn) from `config.loss`."""
-  hparams = {}
-  if config.label_smoothing:
-    if config.loss not in ("minimax", "non_saturating"):
-      raise ConfigError(f"label_smoothing applies to the minimax and non_saturating "
-                        f"losses, not {config.loss!r}: set label_smoothing=0")
-    hparams["label_smoothing"] = config.label_smoothing
-  if config.loss == "least_squares":
-    # (a, b, c) of Mao et al.: D's targets for fake and real, G's target.
-    a, b, c = config.least_squares_labels
-    hparams.update(fake_label=a, real_label=b, generator_label=c)
-  try:
-    return losses.get_loss_pair(config.loss, **hparams)
-  except ValueError as e:
-    raise ConfigError(str(e)) from e
-
-
-def _adversarial(config):
-  g_loss_fn, d_loss_fn = build_losses(config)
-  return functools.partial(steps.adversarial_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
-                           latent_dim=config.latent_dim,
-                           ema_decay=config.ema_decay or None)
-
-
-def _weight_clipping(config):
-  g_loss_fn, d_loss_fn = build_losses(config)
-  return functools.partial(steps.weight_clipping_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
-                           latent_dim=config.latent_dim, clip=config.weight_clip,
-                           ema_decay=config.ema_decay or None)
-
-
-def _gradient_penalty(config):
-  g_loss_fn, d_loss_fn = build_losses(config)
-  return functools.partial(steps.gradient_penalty_step, g_loss_fn=g_loss_fn,
-                           d_loss_fn=d_loss_fn, latent_dim=config.latent_dim,
-                           weight=config.gp_weight, ema_decay=config.ema_decay or None)
-
-
-def _feature_matching(config):
-  _, d_loss_fn = build_losses(config)  # G's loss is feature matching, D's from config.loss.
-  return functools.partial(steps.feature_matching_step, d_loss_fn=d_loss_fn,
-                           latent_dim=config.latent_dim, ema_decay=config.ema_decay or None)
-
-
-# objective name -> fn(config) -> step(state, batch, rng) -> (state, metrics)
-OBJECTIVES = {"adversarial": _adversarial, "weight_clipping": _weight_clipping,
-              "gradient_penalty": _gradient_penalty, "feature_matching": _feature_matching}
-
-
-def _conditional(config):
-  # cgan, acgan, sgan: the steps that use labels (ganjax.conditional).
-  try:
-    return conditional.build_step(config, build_losses(config))
-  except ValueError as e:
-    raise ConfigError(str(e)) from e
-
-
-OBJECTIVES.update(dict.fromkeys(conditional.OBJECTIVES, _conditional))
-
-
-def build_step(config):
-  if config.objective not in OBJECTIVES:
-    raise ConfigError(f"unknown objective {config.objective!r}; "
-                      f"valid: {', '.join(sorted(OBJECTIVES))}")
-  return OBJECTIVES[config.objective](config)
-
-
-def create_state(config, rng) -> GANState:
-  """A fresh GANState for `config` (pure: same rng, same state)."""
-  if config.objective in conditional.OBJECTIVES:  # Networks that take labels.
-    return conditional.create_state(config, rng, *build_optimizers(config))
-  generator, discriminator = models.build(config)
-  g_tx, d_tx = build_optimizers(config)
-  shape = (config.pack, *models.example_shape(config))  # A packing D needs a whole pack.
-  return create_gan_state(rng, generator=generator, discriminator=discriminator,
-                          generator_tx=g_tx, discriminator_tx=d_tx,
-                          sample_z=jnp.zeros((1, config.latent_dim)),
-                          sample_x=jnp.zeros(shape), use_ema=config.ema_decay > 0)
-
-
-def make_sampler(config):
-  """A jitted fn(state, z) -> images, the generator in inference mode.
-
-  For a class-conditional generator (cgan, acgan): fn(state, z, labels=None),
-  see ganjax.conditional.make_sampler.
-  """
-  if config.objective in conditional.CONDITIONAL_GENERATOR:
-    return conditional.make_sampler(config)
-  generator, _ = models.build(config)
-
-  @jax.jit
-  def sample(state, z):
-    return generator.apply(state.sampling_variables(), z, train=False)
-
-  return sample
-
-
-def sample_grid_inputs(config, rng, num_images: int):
-  """(args, ncols): a sample grid is make_grid(sampler(state, *args), ncols=ncols).
-
-  A class-conditional generator (cgan, acgan) gets the class grid: one row per
-  class, one fixed z per column (num_images // num_classes columns, at least
-  one). Other generators get num_images z, in make_grid's square layout.
-  """
-  if config.objective in conditional.CONDITIONAL_GENERATOR:
-    ncols = conditional.grid_columns(config, num_images)
-    return conditional.class_grid_inputs(rng, num_classes=config.num_classes,
-                                         num_columns=ncols,
-                                         latent_dim=config.latent_dim), ncols
-  return (steps.sample_latent(rng, num_images, config.latent_dim),), None
+# What the loop, `sample`, `evaluate` and `restore` need, from the config's family.
 
 
 def check_config(config):
-  """Fails early, in one line, on values that would fail deep inside JAX."""
-  if config.num_steps < 0:
-    raise ConfigError(f"num_steps must be >= 0, got {config.num_steps}")
-  if config.batch_size < 1 or config.d_steps < 1:
-    raise ConfigError("batch_size and d_steps must be >= 1")
-  if not 0 <= config.ema_decay < 1:
-    raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
-  if config.model not in models.MODELS:
-    raise ConfigError(f"unknown model {config.model!r}; valid: {', '.join(models.MODELS)}")
-  _check_remedies(config)
-  build_step(config)  # Checks the objective and its losses.
-  build_optimizers(config)
+  """Fails early, in one line (ConfigError), on values that would fail deep inside JAX."""
+  family = families.of(config)
+  family.check_config(config)
+  family.step(config)  # Builds the step: its losses and hyper-parameters are checked too.
 
 
 def check_devices(config, num_devices: int):
   """The global batches must split evenly over the mesh's `num_devices` devices."""
-  def check(field, size):
+  for field, size in families.of(config).sharded_batch_sizes(config).items():
     if size % num_devices:
       fix = -(-size // num_devices) * num_devices
       raise ConfigError(f"{field} {size} does not divide over the {num_devices} devices: "
                         f"set {field} to a multiple of {num_devices} (e.g. {fix})")
 
-  check("batch_size", config.batch_size)
-  if config.objective == "sgan":  # Its labelled minibatch is sharded as the images are.
-    check("labeled_batch_size", config.labeled_batch_size)
+
+def create_state(config, rng):
+  """A fresh state of the config's family (pure: same rng, same state)."""
+  return families.of(config).create_state(config, rng)
 
 
-def _check_remedies(config):
-  """Losses, penalties and mode-collapse switches that do not go together."""
-  if config.pack < 1 or config.batch_size % config.pack:
-    raise ConfigError(f"pack must be >= 1 and divide batch_size {config.batch_size}, "
-                      f"got {config.pack}")
-  if config.minibatch_kernels < 0 or config.minibatch_kernel_dim < 1:
-    raise ConfigError("minibatch_kernels must be >= 0 and minibatch_kernel_dim >= 1")
-  if len(config.least_squares_labels) != 3:
-    raise ConfigError(f"least_squares_labels is (a, b, c), got {config.least_squares_labels}")
-  if config.objective == "weight_clipping" and not config.weight_clip > 0:
-    raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
-  if config.objective == "gradient_penalty":
-    if config.model == "dcgan" and config.d_normalization == "batch":
-      raise ConfigError("the gradient penalty is per example and needs a critic without "
-                        "BatchNorm: set d_normalization to 'layer' or 'none'")
-    if config.minibatch_kernels:
-      raise ConfigError("the gradient penalty is per example; minibatch discrimination "
-                        "couples the examples: set minibatch_kernels=0")
-  if mixture.is_mixture(config.dataset) and config.model != "mlp":
-    raise ConfigError(f"the 2-D mixture {config.dataset!r} needs model='mlp', "
-                      f"not {config.model!r}")
+def build_step(config):
+  """The family's pure step(state, batch, rng) -> (state, metrics), not yet jitted."""
+  return families.of(config).step(config)
+
+
+def make_sampler(config):
+  """A jitted fn(state, *inputs) -> samples: the family's generator in inference mode.
+
+  Unconditional generators: fn(state, z); class-conditional ones
+  fn(state, z, labels=None).
+  """
+  return families.of(config).sampler(config)
+
+
+def sample_grid_inputs(config, rng, num_images: int):
+  """(inputs, ncols): a sample grid is make_grid(make_sampler(config)(state, *inputs), ncols).
+
+  A class-conditional generator gets the class grid (one row per class, one
+  fixed z per column); others get num_images z in make_grid's square layout.
+  """
+  return families.of(config).grid_inputs(config, rng, num_images)
+
+
+def networks_in(state) -> dict:
+  """{name: NetState} of every network in a state pytree, named by its path."""
+  leaves, _ = jax.tree_util.tree_flatten_with_path(
+      state, is_leaf=lambda x: isinstance(x, NetState))
+  return {jax.tree_util.keystr(path, simple=True, separator="."): net
+          for path, net in leaves if isinstance(net, NetState)}
+
+
+def count_parameters(state) -> dict:
+  """{network name: number of parameters} of every network in the state."""
+  return {name: sum(x.size for x in jax.tree.leaves(net.params))
+          for name, net in networks_in(state).items()}
 
 
 # --------------------------------------------------------------------------- input
 
 
 def input_batches(config, *, local_batch_size: int, skip: int = 0):
-  """Yields {'image': (d_steps, B, H, W, C), ...}: one real minibatch per D update.
+  """Yields the family's batches, each feature stacked (d_steps, B, ...).
 
-  `skip` generator steps are skipped (a resumed run sees the batches an
-  uninterrupted one would).
+  One minibatch per discriminator update; `skip` steps are skipped (a resumed
+  run sees the batches an uninterrupted one would).
   """
-  if mixture.is_mixture(config.dataset):  # 2-D points, in memory.
-    it = mixture.load(config.dataset, batch_size=local_batch_size, seed=config.seed,
-                      shard_index=jax.process_index(), shard_count=jax.process_count())
-  else:
-    # Imported here, not at the top: ganjax.data loads TensorFlow (~2.5 s), which the
-    # train step itself (build_step, create_state) never needs.
-    from ganjax import data
-    it = data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
-                   resolution=config.resolution, channels=config.channels,
-                   seed=config.seed, data_dir=config.data_dir or None,
-                   center_crop=config.center_crop or None)
-  if config.objective == "sgan":  # Unlabelled images plus the few labelled examples.
-    it = labeled_subset.semi_supervised_batches(
-        it, config, local_batch_size=config.labeled_batch_size // jax.process_count(),
-        process_index=jax.process_index())
+  it = families.of(config).train_batches(config, local_batch_size=local_batch_size)
   it = itertools.islice(it, skip * config.d_steps, None)
   while True:
     group = list(itertools.islice(it, config.d_steps))
@@ -250,10 +109,11 @@ def input_batches(config, *, local_batch_size: int, skip: int = 0):
 
 
 class Outputs:
-  """metrics.jsonl, TensorBoard and sample grids; only process 0 writes."""
+  """metrics.jsonl, TensorBoard and sample files; only process 0 writes."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, family):
     self.workdir = workdir
+    self.family = family
     self.active = jax.process_index() == 0
     self._tb = None
     if self.active:
@@ -274,36 +134,20 @@ class Outputs:
         self._tf.summary.scalar(k, v, step=step)
     self._tb.flush()
 
-  def samples(self, step: int, batch, *, ncols: int | None = None) -> str | None:
+  def samples(self, config, step: int, samples, *, ncols: int | None = None) -> str | None:
+    """samples/step_*.png as the family draws them; image samples also to TensorBoard."""
     if not self.active:
       return None
-    grid = images.make_grid(batch, ncols=ncols)
-    scale = -(-512 // grid.shape[0])  # Enlarge small grids to >= 512 px for viewing.
-    path = images.save_png(os.path.join(self.workdir, "samples", f"step_{step:06d}.png"),
-                           grid, scale=scale)
-    with self._tb.as_default():
-      self._tf.summary.image("samples", grid[None], step=step)
-    self._tb.flush()
+    path = self.family.write_samples(
+        os.path.join(self.workdir, "samples", f"step_{step:06d}.png"), config, samples,
+        ncols=ncols, step=step)
+    if self.family.image_samples:
+      from ganjax import images
+      with self._tb.as_default():
+        self._tf.summary.image("samples", images.make_grid(samples, ncols=ncols)[None],
+                               step=step)
+      self._tb.flush()
     return path
-
-
-def _mixture_samples(config, workdir, step, samples):
-  if jax.process_index() != 0:
-    return None
-  path = os.path.join(workdir, "samples", f"step_{step:06d}.png")
-  return mixture.save_samples(path, config.dataset, samples, step=step)
-
-
-def _evaluate_mixture(config, workdir, step, sampler, state, rng):
-  """eval.json and eval.png: the mode metrics of 2,500 samples (ganjax.mixture)."""
-  z = steps.sample_latent(jax.random.fold_in(rng, 1), mixture.NUM_EVAL_SAMPLES,
-                          config.latent_dim)
-  samples = _fetch(sampler(state, z))
-  if jax.process_index() == 0:
-    metrics = mixture.write_evaluation(workdir, config.dataset, samples, step=step)
-    logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
-                 metrics["modes_covered"], metrics["num_modes"],
-                 metrics["high_quality_fraction"], metrics["reverse_kl"])
 
 
 def _fetch(tree):
@@ -317,14 +161,22 @@ def _eta(seconds: float) -> str:
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+def progress_line(step: int, num_steps: int, scalars: dict) -> str:
+  """'step 50/2000 | 3.10 steps/s | ETA 10m29s | d_loss 1.2 | g_loss 0.8 | ...': every scalar."""
+  sps = scalars.get("steps_per_sec", 0.0)
+  eta = _eta((num_steps - step) / sps) if sps else "?"
+  values = " | ".join(f"{k} {v:.4g}" for k, v in scalars.items() if k != "steps_per_sec")
+  return f"step {step}/{num_steps} | {sps:.2f} steps/s | ETA {eta} | {values}"
+
+
 # --------------------------------------------------------------------------- loop
 
 
-def train_and_evaluate(config, workdir: str) -> GANState:
+def train_and_evaluate(config, workdir: str):
   """Trains `config` in `workdir`, resuming from its latest checkpoint.
 
   Writes `config.json`, `metrics.jsonl`, `samples/step_*.png`, `tensorboard/`
-  and `checkpoints/` under `workdir`; returns the final GANState.
+  and `checkpoints/` under `workdir`; returns the final state.
   """
   check_config(config)
   workdir = os.path.abspath(workdir)
@@ -337,10 +189,8 @@ def train_and_evaluate(config, workdir: str) -> GANState:
   repl = parallel.replicated(mesh)
   init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
   state = jax.jit(functools.partial(create_state, config), out_shardings=repl)(init_rng)
-  logging.info("generator: %d params, discriminator: %d params, %d devices",
-               sum(x.size for x in jax.tree.leaves(state.generator.params)),
-               sum(x.size for x in jax.tree.leaves(state.discriminator.params)),
-               mesh.devices.size)
+  logging.info("%s, %d devices", ", ".join(
+      f"{name}: {n} params" for name, n in count_parameters(state).items()), mesh.devices.size)
 
   # Checkpoint and resume.
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -352,6 +202,7 @@ def train_and_evaluate(config, workdir: str) -> GANState:
 
 
 def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch):
+  family = families.of(config)
   start = 0
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
@@ -366,20 +217,16 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   # Input and step.
   repl = parallel.replicated(mesh)
   batches = input_batches(config, local_batch_size=local_batch, skip=start)
-  step_fn = jax.jit(build_step(config),
+  step_fn = jax.jit(family.step(config),
                     in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
                     out_shardings=(repl, repl), donate_argnums=0)
-  sampler = make_sampler(config)
+  sampler = family.sampler(config)
   # Fixed inputs: every grid of a run shows the same z, so grids compare across steps.
-  sample_args, grid_cols = sample_grid_inputs(config, sample_rng, config.num_sample_images)
-  outputs = Outputs(workdir)
+  sample_args, grid_cols = family.grid_inputs(config, sample_rng, config.num_sample_images)
+  outputs = Outputs(workdir, family)
 
   def emit_samples(step):
-    samples = _fetch(sampler(state, *sample_args))
-    if mixture.is_mixture(config.dataset):  # Points: a scatter plot, not an image grid.
-      path = _mixture_samples(config, workdir, step, samples)
-    else:
-      path = outputs.samples(step, samples, ncols=grid_cols)
+    path = outputs.samples(config, step, _fetch(sampler(state, *sample_args)), ncols=grid_cols)
     if path:
       logging.info("wrote %s", path)
 
@@ -401,9 +248,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
         t_last, step_last = now, step
         scalars["steps_per_sec"] = sps
         outputs.scalars(step, scalars)
-        eta = _eta((config.num_steps - step) / sps) if sps else "?"
-        logging.info("step %d/%d | %.2f steps/s | ETA %s | d_loss %.4f | g_loss %.4f",
-                     step, config.num_steps, sps, eta, scalars["d_loss"], scalars["g_loss"])
+        logging.info("%s", progress_line(step, config.num_steps, scalars))
       if step % config.sample_every == 0 and step != config.num_steps:
         emit_samples(step)
       ckpt.save(step, state)
@@ -417,7 +262,6 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   if final not in ckpt.all_steps():
     ckpt.save(final, state, force=True)
   emit_samples(final)
-  if mixture.is_mixture(config.dataset):
-    _evaluate_mixture(config, workdir, final, sampler, state, sample_rng)
+  family.finish(config, workdir, state, sampler, sample_rng)
   logging.info("done: step %d in %s", final, workdir)
   return state

@@ -10,3 +10,35 @@ import jax  # noqa: E402
 # Tests check behaviour, not speed: most XLA optimisations only cost compile time here.
 jax.config.update("jax_disable_most_optimizations", True)
 jax.config.update("jax_platforms", "cpu")
+
+import pytest  # noqa: E402
+
+
+def shrink(config, data_dir: str = "", **overrides):
+  """A config shrunk to seconds: tiny widths, batch 8, a few steps, the smallest DCGAN.
+
+  Every field in `overrides` is set last. Fields a family lacks are left alone.
+  """
+  c = config
+  c.data_dir = data_dir
+  c.batch_size = 8
+  c.num_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 2, 2
+  c.num_sample_images = 4
+  for name, value in (("width", 4), ("hidden", (16,)), ("latent_dim", 8),
+                      ("labeled_batch_size", 4)):
+    if name in c:
+      c[name] = value
+  if c.get("model") == "dcgan":
+    c.resolution = 16  # The smallest DCGAN: larger ones only cost compile time.
+  for k, v in overrides.items():
+    setattr(c, k, v)
+  return c
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """One TFDS data_dir for the whole session, with the offline `digits` prepared once."""
+  from ganjax import data
+  path = str(tmp_path_factory.mktemp("tfds"))
+  data.info("digits", data_dir=path)
+  return path

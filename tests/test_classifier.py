@@ -6,17 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from ganjax import classifier
+from ganjax import classifier, data
 
 
 def _read_json(path):
   with open(path) as f:
     return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
 
 
 def _halves(n, seed):
@@ -67,7 +62,7 @@ def test_digits_classifier_is_trained_cached_and_reloaded(digits_cache, data_dir
   monkeypatch.setattr(classifier, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
   again = classifier.get_classifier("digits", resolution=16, channels=1, data_dir=data_dir,
                                     directory=directory)
-  images, _ = classifier.load_split("digits", "test", resolution=16, channels=1,
+  images, _ = data.load_split("digits", "test", resolution=16, channels=1,
                                     data_dir=data_dir, limit=50)
   np.testing.assert_array_equal(again.predict(images)[1], clf.predict(images)[1])
 

@@ -15,7 +15,10 @@ import pytest
 import tensorflow_datasets as tfds
 from jax.test_util import check_grads
 
-from ganjax import conditional, conditional_eval, labeled_subset, losses, models, steps, train
+from ganjax import data, evaluate, labeled_subset, losses, steps, train
+from ganjax.families import base
+from ganjax.families import cgan as cgan_family
+from ganjax.families import sgan as sgan_family
 from ganjax.models.acgan import ACGANDiscriminator
 from ganjax.models.cgan import ConditionalDiscriminator, ConditionalGenerator
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -24,6 +27,7 @@ from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.models.sgan import SGANDiscriminator
 from ganjax.restore import load_trained
 from experiments.configs import acgan, cgan, sgan
+from conftest import shrink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -173,34 +177,26 @@ def test_acgan_and_sgan_discriminators_heads_and_noise():
 # ----------------------------------------------------------------------------- configs
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 def tiny(config, data_dir="", **overrides):
-  c = config
-  c.data_dir = data_dir
-  c.width, c.hidden, c.latent_dim, c.batch_size, c.labeled_batch_size = 4, (16,), 8, 8, 4
-  c.num_steps, c.log_every, c.sample_every, c.checkpoint_every = 2, 1, 1, 2
-  c.num_sample_images = 20
-  for k, v in overrides.items():
-    setattr(c, k, v)
-  return c
+  """conftest's shrink at 2 steps, sampling a 10 x 2 class grid every step."""
+  return shrink(config, data_dir, **{"num_steps": 2, "log_every": 1, "sample_every": 1,
+                                     "checkpoint_every": 2, "num_sample_images": 20,
+                                     **overrides})
 
 
 def test_configs_default_to_digits_and_bad_values_are_clear_errors():
   for module in (cgan, acgan, sgan):
     for variant in module.VARIANTS:
       c = module.get_config(variant)
-      assert c.objective == module.__name__.rsplit(".", 1)[1] and c.num_classes == 10
+      assert c.family == module.__name__.rsplit(".", 1)[1] and c.num_classes == 10
       train.check_config(c)
   assert sgan.get_config().num_labeled == 50 and sgan.get_config().dataset == "digits"
   for module, field, value, match in [
       (sgan, "num_labeled", 7, "multiple of num_classes"),
       (sgan, "num_labeled", 0, "multiple of num_classes"),
       (sgan, "sgan_generator_loss", "l2", "sgan_generator_loss"),
-      (cgan, "pack", 2, "pack"),
+      (cgan, "label_embedding", -1, "label_embedding"),
+      (acgan, "d_dropout", 1.0, "d_dropout"),
       (cgan, "model", "resnet", "model"),
       (acgan, "num_classes", 1, "num_classes")]:
     c = module.get_config()
@@ -227,7 +223,7 @@ def _labelled_batch(c, seed=0):
   rng = np.random.default_rng(seed)
   shape = (c.d_steps, c.batch_size, c.resolution, c.resolution, c.channels)
   batch = {"image": rng.uniform(-1, 1, shape).astype(np.float32)}
-  if c.objective == "sgan":
+  if c.family == "sgan":
     batch["labeled_image"] = rng.uniform(-1, 1, shape[:1] + (c.labeled_batch_size,)
                                          + shape[2:]).astype(np.float32)
     batch["labeled_label"] = rng.integers(0, 10, (c.d_steps, c.labeled_batch_size),
@@ -264,7 +260,7 @@ def test_each_step_updates_both_networks_and_is_pure(config):
 
 def test_cgan_step_reusing_the_generator_pass_equals_the_textbook_step():
   c = tiny(cgan.get_config("digits_mlp"))
-  g_loss_fn, d_loss_fn = train.build_losses(c)
+  g_loss_fn, d_loss_fn = base.build_losses(c)
   state = train.create_state(c, jax.random.key(0))
   batch = _labelled_batch(c)
   fast, _ = jax.jit(train.build_step(c))(state, batch, jax.random.key(3))
@@ -274,7 +270,7 @@ def test_cgan_step_reusing_the_generator_pass_equals_the_textbook_step():
     input_key, _, _ = jax.random.split(key, 3)
     z_key, y_key = jax.random.split(input_key)
     z = steps.sample_latent(z_key, c.batch_size, c.latent_dim)
-    y = conditional.sample_labels(y_key, c.batch_size, c.num_classes)
+    y = base.sample_labels(y_key, c.batch_size, c.num_classes)
     g, d = state.generator, state.discriminator
 
     def d_loss(p):
@@ -316,7 +312,7 @@ SHARDED = textwrap.dedent("""
       out = []
       for _ in range(2):
         b = {{"image": rng.uniform(-1, 1, (1, 8, c.resolution, c.resolution, 1)).astype(np.float32)}}
-        if c.objective == "sgan":
+        if c.family == "sgan":
           b["labeled_image"] = rng.uniform(-1, 1, (1, 4, c.resolution, c.resolution, 1)).astype(np.float32)
           b["labeled_label"] = rng.integers(0, 10, (1, 4)).astype(np.int32)
         else:
@@ -344,8 +340,8 @@ SHARDED = textwrap.dedent("""
       diffs = [float(np.max(np.abs(a - b))) for a, b in
                zip(jax.tree.leaves((one.generator, one.discriminator)),
                    jax.tree.leaves((four.generator, four.discriminator)))]
-      print("MAXDIFF", c.objective, max(diffs))
-      assert max(diffs) < 1e-4, (c.objective, max(diffs))
+      print("MAXDIFF", c.family, max(diffs))
+      assert max(diffs) < 1e-4, (c.family, max(diffs))
 """)
 
 
@@ -372,8 +368,9 @@ def test_labeled_subset_is_exact_balanced_and_deterministic(data_dir):
   other, _ = labeled_subset.labeled_subset("digits", seed=1, **kwargs)
   assert not np.array_equal(images, other)
   # The labels are the images' own: each labelled image occurs in the split with its label.
-  full_x, full_y = conditional_eval.load_split(
-      tiny(sgan.get_config(), data_dir), "train")
+  c = tiny(sgan.get_config(), data_dir)
+  full_x, full_y = data.load_split(c.dataset, "train", resolution=c.resolution,
+                                   channels=c.channels, data_dir=c.data_dir)
   for x, y in zip(images[:5], labels[:5]):
     match = np.flatnonzero(np.abs(full_x - x).reshape(len(full_x), -1).max(1) == 0)
     assert match.size and set(full_y[match]) == {y}
@@ -426,14 +423,14 @@ def test_input_batches_carry_labels_for_cgan_and_only_the_labelled_few_for_sgan(
 
 
 def test_class_grid_rows_are_classes_and_columns_share_z():
-  z, labels = conditional.class_grid_inputs(jax.random.key(0), num_classes=3, num_columns=4,
+  z, labels = cgan_family.class_grid_inputs(jax.random.key(0), num_classes=3, num_columns=4,
                                             latent_dim=5)
   assert z.shape == (12, 5) and labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
   grid_z = np.asarray(z).reshape(3, 4, 5)
   np.testing.assert_array_equal(grid_z[0], grid_z[2])  # Same z down a column.
   assert len({tuple(np.round(v, 6)) for v in grid_z[0]}) == 4  # Another z per column.
   c = cgan.get_config()
-  assert conditional.grid_columns(c) == 10 and c.num_sample_images == 100
+  assert cgan_family.grid_columns(c) == 10 and c.num_sample_images == 100
 
 
 def test_sampler_labels_default_to_classes_in_turn():
@@ -445,16 +442,16 @@ def test_sampler_labels_default_to_classes_in_turn():
   explicit = sample(state, z, jnp.arange(12) % 10)
   np.testing.assert_allclose(default, explicit, atol=1e-6)
   np.testing.assert_allclose(default[0], default[10], atol=1e-6)  # Class 0 twice, same z.
-  images, labels = conditional_eval.generate_per_class(c, state, num_per_class=3,
-                                                       batch_size=7)
+  images, labels = evaluate.generate(c, state, 30, labels=np.repeat(np.arange(10), 3),
+                                     batch_size=7)
   assert images.shape == (30, 8, 8, 1) and labels.tolist() == sorted(list(range(10)) * 3)
 
 
 def test_conditional_accuracy_counts_argmax_hits():
   logits = np.array([[3.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 5.0]])
-  assert conditional_eval.conditional_accuracy(logits, [0, 1, 1, 1]) == 0.75
+  assert cgan_family.conditional_accuracy(logits, [0, 1, 1, 1]) == 0.75
   with pytest.raises(ValueError, match="labels"):
-    conditional_eval.conditional_accuracy(logits, [0, 1])
+    cgan_family.conditional_accuracy(logits, [0, 1])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -487,7 +484,7 @@ def test_cgan_run_writes_a_class_grid(cgan_run):
   scale = png.size[1] // rows
   assert png.size == (cols * scale, rows * scale)
   config, restored = load_trained(cgan_run)
-  assert config.objective == "cgan" and int(restored.step) == 2
+  assert config.family == "cgan" and int(restored.step) == 2
 
 
 def test_sgan_run_logs_its_losses(sgan_run):
@@ -496,15 +493,16 @@ def test_sgan_run_logs_its_losses(sgan_run):
 
 
 def test_evaluate_adds_the_conditional_metrics(cgan_run, sgan_run, tmp_path, data_dir):
-  from ganjax import classifier, evaluate
+  from ganjax import classifier
   quiet = lambda *args: None
   clf_dir = str(tmp_path / "classifier")  # A barely trained classifier: only the plumbing.
   classifier.get_classifier("digits", resolution=8, channels=1, data_dir=data_dir,
                             directory=clf_dir, num_steps=2, log=quiet)
   options = evaluate.Options(num_samples=20, classifier_dir=clf_dir, log=quiet)
-  only = [evaluate.Section("conditional", evaluate.conditional_section)]
+  only = [evaluate.Section("conditional", cgan_family.conditional_accuracy_section)]
   result = evaluate.evaluate(cgan_run, options, sections=only)
   assert 0 <= result["conditional_accuracy"] <= 1
+  only = [evaluate.Section("conditional", sgan_family.semi_supervised_section)]
   result = evaluate.evaluate(sgan_run, options, sections=only)
   assert 0 <= result["classification_accuracy"] <= 1
   assert 0 <= result["supervised_baseline_accuracy"] <= 1
@@ -518,8 +516,8 @@ def test_supervised_baseline_is_deterministic_and_learns(data_dir):
   images, labels = labeled_subset.labeled_subset(
       "digits", split="train", num_labeled=20, num_classes=10, resolution=8, channels=1,
       data_dir=data_dir)
-  a = conditional_eval.supervised_baseline_accuracy(c, images, labels, num_updates=30)
-  b = conditional_eval.supervised_baseline_accuracy(c, images, labels, num_updates=30)
+  a = sgan_family.supervised_baseline_accuracy(c, images, labels, num_updates=30)
+  b = sgan_family.supervised_baseline_accuracy(c, images, labels, num_updates=30)
   assert a == b and a >= 0.5  # Fits (noisily) its own 20 training examples.
 
 

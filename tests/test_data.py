@@ -16,14 +16,6 @@ ONE_SHARD = dict(process_index=0, process_count=1)
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    """A data_dir with `digits` prepared once (by `info`, as a first use would)."""
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.info("digits", data_dir=path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def sklearn_digits():
     from sklearn.datasets import load_digits
 

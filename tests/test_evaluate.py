@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from ganjax import classifier, evaluate, inception, latent, train
+from ganjax import classifier, evaluate, inception, latent, latent_report, train
 from experiments.configs import dcgan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,7 +121,7 @@ def test_inception_metrics_with_a_weights_file(run, tmp_path, monkeypatch):
 
 def test_latent_report_writes_its_pngs(run, tmp_path):
   workdir, clf_dir = run
-  out = latent.latent_report(workdir, out_dir=str(tmp_path), num_rows=2, num_steps=3,
+  out = latent_report.latent_report(workdir, out_dir=str(tmp_path), num_rows=2, num_steps=3,
                              arithmetic="[0,1]-[2]+[3]", num_candidates=8, num_inversions=3,
                              inversion_steps=3, classifier_dir=clf_dir, log=lambda *_: None)
   for name in ("interpolation_linear", "interpolation_spherical", "arithmetic", "candidates",
@@ -130,7 +130,7 @@ def test_latent_report_writes_its_pngs(run, tmp_path):
   assert "inversion_psnr_heldout" in _read_json(tmp_path / "latent.json")
   assert out["arithmetic_group_sizes"] == [2, 1, 1]
   with pytest.raises(latent.LatentError, match="not in candidates.png"):
-    latent.latent_report(workdir, out_dir=str(tmp_path), arithmetic="[200]",
+    latent_report.latent_report(workdir, out_dir=str(tmp_path), arithmetic="[200]",
                          num_candidates=8, log=lambda *_: None)
 
 

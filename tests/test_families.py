@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import losses, models, steps, train
+from ganjax import families, losses, steps, train
+from ganjax.families import base, gan as gan_family
 from ganjax.state import count_params
 from experiments.configs import dcgan, gan, lsgan, wgan, wgan_gp
 
@@ -16,19 +17,11 @@ REAL = jnp.array([1.5, -0.5, 0.25, 2.0])
 FAKE = jnp.array([-1.0, 0.5, -2.0, 0.0])
 
 
-def small(config, **overrides):
-  """A config shrunk to a fast step (no data needed: the tests make batches)."""
-  c = config
-  c.width, c.hidden, c.latent_dim, c.batch_size = 4, (16,), 8, 8
-  if c.model == "dcgan":
-    c.resolution = 16  # The smallest DCGAN: the fastest compile.
-  for k, v in overrides.items():
-    setattr(c, k, v)
-  return c
+from conftest import shrink as small  # noqa: E402  (no data needed: the tests make batches)
 
 
 def _batch(c, seed=0):
-  shape = (c.d_steps, c.batch_size, *models.example_shape(c))
+  shape = (c.d_steps, c.batch_size, *families.of(c).example_shape(c))
   return {"image": jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, shape), jnp.float32)}
 
 
@@ -41,7 +34,7 @@ def _max_diff(a, b):
 
 
 def test_lsgan_default_targets_0_1_1():
-  g_fn, d_fn = train.build_losses(lsgan.get_config())
+  g_fn, d_fn = base.build_losses(lsgan.get_config())
   assert float(d_fn(REAL, FAKE)) == pytest.approx(
       0.5 * np.mean((np.asarray(REAL) - 1) ** 2) + 0.5 * np.mean(np.asarray(FAKE) ** 2))
   assert float(g_fn(FAKE)) == pytest.approx(0.5 * np.mean((np.asarray(FAKE) - 1) ** 2))
@@ -52,7 +45,7 @@ def test_lsgan_default_targets_0_1_1():
 def test_lsgan_minus1_1_0_coding():
   c = lsgan.get_config()
   c.least_squares_labels = (-1.0, 1.0, 0.0)
-  g_fn, d_fn = train.build_losses(c)
+  g_fn, d_fn = base.build_losses(c)
   r, f = np.asarray(REAL), np.asarray(FAKE)
   assert float(d_fn(REAL, FAKE)) == pytest.approx(
       0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean((f + 1) ** 2))
@@ -63,7 +56,7 @@ def test_lsgan_minus1_1_0_coding():
 def test_dcgan_loss_field_picks_the_family(name):
   c = dcgan.get_config()
   c.loss = name
-  g_fn, d_fn = train.build_losses(c)
+  g_fn, d_fn = base.build_losses(c)
   g_ref, d_ref = losses.get_loss_pair(name)
   assert float(g_fn(FAKE)) == pytest.approx(float(g_ref(FAKE)))
   assert float(d_fn(REAL, FAKE)) == pytest.approx(float(d_ref(REAL, FAKE)))
@@ -73,7 +66,7 @@ def test_dcgan_loss_field_picks_the_family(name):
 def test_hinge_values():
   c = dcgan.get_config()
   c.loss = "hinge"
-  g_fn, d_fn = train.build_losses(c)
+  g_fn, d_fn = base.build_losses(c)
   # relu(1 - r) = (0, 1.5, 0.75, 0), relu(1 + f) = (0, 1.5, 0, 1).
   assert float(d_fn(REAL, FAKE)) == pytest.approx(2.25 / 4 + 2.5 / 4)
   assert float(g_fn(FAKE)) == pytest.approx(0.625)
@@ -82,7 +75,7 @@ def test_hinge_values():
 def test_label_smoothing_reaches_only_the_discriminator():
   c = gan.get_config()
   c.label_smoothing = 0.2
-  g_fn, d_fn = train.build_losses(c)
+  g_fn, d_fn = base.build_losses(c)
   assert float(d_fn(REAL, FAKE)) == pytest.approx(
       float(losses.minimax_discriminator_loss(REAL, FAKE, label_smoothing=0.2)))
   assert float(g_fn(FAKE)) == pytest.approx(float(losses.modified_generator_loss(FAKE)))
@@ -119,12 +112,13 @@ def test_family_configs_follow_the_papers():
 
 def _weight_clipping_reference(c, state, batch, rng):
   """WGAN's Algorithm 1 written out: update, clip; update, clip; ... then G."""
-  g_loss_fn, d_loss_fn = train.build_losses(c)
+  g_loss_fn, d_loss_fn = base.build_losses(c)
   images = batch["image"]
   keys = jax.random.split(jax.random.fold_in(rng, state.step), images.shape[0])
   g, d = state.generator, state.discriminator
   for i in range(images.shape[0]):
-    z_key = jax.random.split(keys[i])[0]
+    # The loop splits a critic update's key in two, the last update's in three.
+    z_key = jax.random.split(keys[i], 3 if i == images.shape[0] - 1 else 2)[0]
     fake, g_stats = steps.generate(g, g.params, steps.sample_latent(z_key, c.batch_size,
                                                                      c.latent_dim))
     d, _ = steps.discriminator_update(d, images[i], fake, d_loss_fn)
@@ -191,11 +185,12 @@ def test_gradient_penalty_refuses_a_batchnorm_critic():
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 def test_minibatch_discrimination_lets_d_see_the_batch(model):
   config = small(gan.get_config() if model == "mlp" else dcgan.get_config())
-  x = jax.random.normal(jax.random.key(0), (4, *models.example_shape(config)))
+  x = jax.random.normal(jax.random.key(0), (4, *families.of(config).example_shape(config)))
   y = x.at[3].set(-x[3])  # Another batch member changes.
   for kernels, couples in [(0, False), (3, True)]:
-    _, d = models.build(small(config, minibatch_kernels=kernels, minibatch_kernel_dim=2,
-                              d_normalization="none"))
+    shrunk = small(config, minibatch_kernels=kernels, minibatch_kernel_dim=2,
+                   d_normalization="none")
+    _, d = families.of(shrunk).networks(shrunk)
     v = d.init(jax.random.key(1), x, train=False)
     out_x, out_y = d.apply(v, x, train=False), d.apply(v, y, train=False)
     assert out_x.shape == (4,)
@@ -209,7 +204,7 @@ def test_minibatch_discrimination_lets_d_see_the_batch(model):
 
 def test_default_switches_keep_the_dcgan_parameter_counts():
   c = dcgan.get_config("celeb_a")
-  g, d = models.build(c)
+  g, d = families.of(c).networks(c)
   shapes = lambda m, x: jax.eval_shape(lambda: m.init(jax.random.key(0), x, train=False))
   assert count_params(shapes(g, jnp.zeros((1, 100)))["params"]) == 3_576_704
   assert count_params(shapes(d, jnp.zeros((1, 64, 64, 3)))["params"]) == 2_765_568
@@ -220,13 +215,13 @@ def test_feature_matching_gradient_is_that_of_the_feature_matching_loss():
   state = train.create_state(c, jax.random.key(0))
   batch, rng = _batch(c), jax.random.key(2)
   new, metrics = jax.jit(train.build_step(c))(state, batch, rng)
-  _, d_loss_fn = train.build_losses(c)
+  _, d_loss_fn = base.build_losses(c)
 
   @jax.jit
   def reference(state):
     """D's update, then G's gradient of ||mean f(real) - mean f(G(z))||^2."""
     key = jax.random.split(jax.random.fold_in(rng, 0), 1)[0]
-    z = steps.sample_latent(jax.random.split(key)[0], c.batch_size, c.latent_dim)
+    z = steps.sample_latent(jax.random.split(key, 3)[0], c.batch_size, c.latent_dim)
     g, d = state.generator, state.discriminator
     fake, _ = steps.generate(g, g.params, z)
     d, _ = steps.discriminator_update(d, batch["image"][0], fake, d_loss_fn)
@@ -284,11 +279,6 @@ def test_packed_images_stack_on_channels():
 # ----------------------------------------------------------------------------- entry points
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
 @pytest.mark.parametrize("name,overrides", [
     ("lsgan", {}), ("wgan", {"d_steps": 2}), ("wgan_gp", {"d_steps": 2}),
     ("gan", {"objective": "feature_matching", "minibatch_kernels": 2, "pack": 2,
@@ -308,7 +298,7 @@ def test_linear_learning_rate_schedule_decays_to_zero():
   import optax
   c = small(gan.get_config(), num_steps=4, d_steps=2)
   c.optimizer.schedule = "linear"
-  g_tx, d_tx = train.build_optimizers(c)
+  g_tx, d_tx = base.build_optimizers(c)
   params = {"w": jnp.ones(3)}
   grads = {"w": jnp.ones(3)}
 

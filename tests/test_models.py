@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import models
+
 from ganjax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.state import count_params
@@ -95,11 +95,12 @@ def test_mlp_shapes_and_defaults():
 
 def test_build_from_config_and_unknown_model():
   from experiments.configs import dcgan, gan
-  g, d = models.build(dcgan.get_config())
+  from ganjax import families, train
+  g, d = families.of(dcgan.get_config()).networks(dcgan.get_config())
   assert isinstance(g, DCGANGenerator) and isinstance(d, DCGANDiscriminator)
-  g, d = models.build(gan.get_config())
+  g, d = families.of(gan.get_config()).networks(gan.get_config())
   assert isinstance(g, MLPGenerator)
   c = gan.get_config()
   c.model = "resnet"
   with pytest.raises(ValueError, match="unknown model 'resnet'; valid: dcgan, mlp"):
-    models.build(c)
+    train.check_config(c)

@@ -19,23 +19,7 @@ from experiments.configs import cgan, dcgan, gan
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  return str(tmp_path_factory.mktemp("tfds"))
-
-
-def tiny(config, data_dir, **overrides):
-  """Shrinks a config to seconds: small widths, batch 8, a few steps."""
-  c = config
-  c.data_dir = data_dir
-  c.width, c.hidden, c.latent_dim, c.batch_size = 4, (16,), 8, 8
-  c.num_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 2, 2
-  c.num_sample_images = 4
-  if c.dataset == "digits" and c.model == "dcgan":
-    c.resolution = 16  # The smallest DCGAN: the real 32x32 default only costs compile time.
-  for k, v in overrides.items():
-    setattr(c, k, v)
-  return c
+from conftest import shrink as tiny
 
 
 def _leaves(state):

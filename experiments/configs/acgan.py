@@ -16,10 +16,4 @@ VARIANTS = cgan.VARIANTS
 
 def get_config(arg=None):
   variant = common.parse_variant(arg, VARIANTS)
-  c = cgan.get_config(variant)
-  c.objective = "acgan"
-  c.class_loss_weight = 1.0       # w: the class cross-entropy's weight, on both sides
-  c.d_input_noise = 0.0           # std of Gaussian noise on D's input (train only)
-  c.d_hidden_noise = 0.0          # MLP: std of Gaussian noise on D's hidden layers
-  c.d_dropout = 0.0               # dropout on D's hidden layers
-  return c
+  return cgan.configure(common.base_config("acgan"), variant)

@@ -18,13 +18,14 @@ VARIANTS = ("digits", "digits_mlp", "mnist", "mnist_mlp", "fashion_mnist", "cifa
 
 
 def get_config(arg=None):
-  variant = common.parse_variant(arg, VARIANTS)
+  return configure(common.base_config("cgan"), common.parse_variant(arg, VARIANTS))
+
+
+def configure(c, variant: str):
+  """A class-conditional family's config `c` set up for `variant` (cgan's and acgan's)."""
   dataset = variant.removesuffix("_mlp")
-  c = common.set_dataset(common.base_config(), dataset)
-  c.objective = "cgan"
+  common.set_dataset(c, dataset)
   c.model = "mlp" if variant.endswith("_mlp") else "dcgan"
-  c.label_embedding = 0           # 0: one-hot labels; > 0: a learned embedding of that size
-  c.num_classes = 10
   c.num_sample_images = 100       # a 10 x 10 class grid
   c.ema_decay = 0.999             # samples and evaluation from an EMA of G
   if c.model == "mlp":

@@ -1,7 +1,8 @@
 """What the experiment configs share: base_config and the datasets the variants name.
 
-Each experiment's config file imports `base_config()` (the fields every ganjax
-config has, defined in ganjax.config) and overrides a few fields. Configs are
+Each experiment's config file starts from `base_config(family)` (the loop's fields
+and the family's own, defined in ganjax.config and the family's file) and
+overrides a few fields. Configs are
 locked by the entry points, so `--config.nmu_steps=10` (a typo) is an error
 that names the key.
 """

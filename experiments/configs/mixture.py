@@ -27,7 +27,7 @@ VARIANTS = ("ring", "grid")
 
 def get_config(arg=None):
   variant = common.parse_variant(arg, VARIANTS)
-  c = common.base_config()
+  c = common.base_config("mixture")
   c.dataset = variant
   c.model = "mlp"
   c.hidden = (128, 128, 128)

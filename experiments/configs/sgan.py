@@ -20,15 +20,9 @@ VARIANTS = ("digits", "digits_dcgan", "mnist", "mnist_dcgan", "cifar10")
 def get_config(arg=None):
   variant = common.parse_variant(arg, VARIANTS)
   dataset = variant.removesuffix("_dcgan")
-  c = common.set_dataset(common.base_config(), dataset)
-  c.objective = "sgan"
+  c = common.set_dataset(common.base_config("sgan"), dataset)
   c.model = "dcgan" if variant.endswith("_dcgan") or dataset == "cifar10" else "mlp"
-  c.num_classes = 10
   c.num_labeled = 50 if dataset == "digits" else (100 if dataset == "mnist" else 4000)
-  c.labeled_batch_size = 64
-  c.batch_size = 64
-  c.sgan_generator_loss = "feature_matching"  # or non_saturating
-  c.unsupervised_weight = 1.0
   # Salimans et al. regularise the classifier with Gaussian noise on every layer.
   c.d_input_noise = 0.3
   c.d_hidden_noise = 0.5

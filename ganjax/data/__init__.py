@@ -18,18 +18,18 @@ import tensorflow as tf  # noqa: E402
 
 
 def _hide_gpus_from_tensorflow() -> None:
-    try:
-        tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:  # TensorFlow already initialised its devices; too late to hide.
-        from absl import logging
+  try:
+    tf.config.set_visible_devices([], "GPU")
+  except RuntimeError:  # TensorFlow already initialised its devices; too late to hide.
+    from absl import logging
 
-        logging.warning("ganjax.data: TensorFlow was initialised first and may use the GPU")
+    logging.warning("ganjax.data: TensorFlow was initialised first and may use the GPU")
 
 
 _hide_gpus_from_tensorflow()
 
 from ganjax.data import digits  # noqa: E402  (registers the `digits` builder)
-from ganjax.data.pipeline import DatasetInfo, info, load  # noqa: E402
+from ganjax.data.pipeline import DatasetInfo, info, load, load_split  # noqa: E402
 from ganjax.data.prepare import DatasetNotFoundError, UnknownDatasetError  # noqa: E402
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "digits",
     "info",
     "load",
+    "load_split",
 ]

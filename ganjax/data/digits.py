@@ -44,57 +44,57 @@ _HOMEPAGE = "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handw
 
 
 def to_uint8(counts: np.ndarray) -> np.ndarray:
-    """Scales `load_digits` pixel counts (0..16) to uint8 0..255, rounding half up."""
-    counts = np.asarray(counts).astype(np.int64)
-    return ((counts * 255 + 8) // 16).astype(np.uint8)
+  """Scales `load_digits` pixel counts (0..16) to uint8 0..255, rounding half up."""
+  counts = np.asarray(counts).astype(np.int64)
+  return ((counts * 255 + 8) // 16).astype(np.uint8)
 
 
 def held_out_indices(labels: np.ndarray) -> np.ndarray:
-    """Sorted indices of the test split: per class, the `TEST_PER_CLASS` smallest digests."""
-    labels = np.asarray(labels)
-    digest = [hashlib.sha256(f"digits:{i}".encode()).hexdigest() for i in range(len(labels))]
-    chosen = []
-    for label in range(NUM_CLASSES):
-        members = np.flatnonzero(labels == label)
-        chosen.extend(sorted(members, key=digest.__getitem__)[:TEST_PER_CLASS])
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+  """Sorted indices of the test split: per class, the `TEST_PER_CLASS` smallest digests."""
+  labels = np.asarray(labels)
+  digest = [hashlib.sha256(f"digits:{i}".encode()).hexdigest() for i in range(len(labels))]
+  chosen = []
+  for label in range(NUM_CLASSES):
+    members = np.flatnonzero(labels == label)
+    chosen.extend(sorted(members, key=digest.__getitem__)[:TEST_PER_CLASS])
+  return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
 class Digits(tfds.core.GeneratorBasedBuilder):
-    """scikit-learn's 8x8 handwritten digits (Alpaydin & Kaynak, 1998), prepared offline."""
+  """scikit-learn's 8x8 handwritten digits (Alpaydin & Kaynak, 1998), prepared offline."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: 1,497 train / 300 test, stratified."}
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release: 1,497 train / 300 test, stratified."}
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(8, 8, 1), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(names=[str(d) for d in range(10)]),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage=_HOMEPAGE,
-            citation=_CITATION,
-        )
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=_DESCRIPTION,
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(8, 8, 1), dtype=np.uint8),
+                "label": tfds.features.ClassLabel(names=[str(d) for d in range(10)]),
+            }
+        ),
+        supervised_keys=("image", "label"),
+        homepage=_HOMEPAGE,
+        citation=_CITATION,
+    )
 
-    def _split_generators(self, dl_manager):
-        del dl_manager  # Nothing to download: the data ships inside scikit-learn.
-        from sklearn.datasets import load_digits  # Slow import; only needed to prepare.
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Nothing to download: the data ships inside scikit-learn.
+    from sklearn.datasets import load_digits  # Slow import; only needed to prepare.
 
-        digits = load_digits()
-        images = to_uint8(digits.images)[..., None]
-        labels = digits.target.astype(np.int64)
-        is_test = np.zeros(len(labels), dtype=bool)
-        is_test[held_out_indices(labels)] = True
-        return {
-            "train": self._generate_examples(images, labels, np.flatnonzero(~is_test)),
-            "test": self._generate_examples(images, labels, np.flatnonzero(is_test)),
-        }
+    digits = load_digits()
+    images = to_uint8(digits.images)[..., None]
+    labels = digits.target.astype(np.int64)
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[held_out_indices(labels)] = True
+    return {
+        "train": self._generate_examples(images, labels, np.flatnonzero(~is_test)),
+        "test": self._generate_examples(images, labels, np.flatnonzero(is_test)),
+    }
 
-    def _generate_examples(self, images, labels, indices):
-        for i in indices:
-            yield int(i), {"image": images[i], "label": int(labels[i])}
+  def _generate_examples(self, images, labels, indices):
+    for i in indices:
+      yield int(i), {"image": images[i], "label": int(labels[i])}

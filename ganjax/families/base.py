@@ -1,0 +1,208 @@
+"""What a GAN family is to the loop (`Family`), and the pieces the z -> x families share.
+
+A family is one object (`FAMILY` in its file) with the methods below. The loop
+(ganjax.train), `evaluate`, `restore` and the entry points call only these, so a
+new family adds a file and a registry line and changes nothing else. The defaults
+suit a family that turns z into images; override what differs.
+
+The state a family makes is any immutable pytree with a `step` (the loop counts
+the parameters of every NetState in it and checkpoints all of it); a step is
+`step(state, batch, rng) -> (state, metrics)`, with `batch` a dict of named
+features, each stacked `d_steps` deep: (d_steps, B, ...).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ganjax import images as images_lib
+from ganjax import losses
+from ganjax.config import ConfigError
+from ganjax.models.dcgan import DCGANGenerator
+from ganjax.models.features import ConvFeatures, MLPFeatures
+from ganjax.models.mlp import MLPGenerator
+from ganjax.steps import sample_latent
+
+OPTIMIZERS = ("adam", "rmsprop")
+ARCHITECTURES = ("dcgan", "mlp")
+
+
+class Family:
+  """One GAN family: its config fields, state, step, input, samples and evaluation."""
+
+  name = ""
+  conditional_generator = False  # Its generator takes class labels: G(z, labels).
+  image_samples = True           # Its samples are images (grids, image metrics, inversion).
+
+  # ------------------------------------------------------------------ config
+  def fields(self) -> dict:
+    """The family's own config fields and their defaults (beside ganjax.config's)."""
+    return {}
+
+  def check_config(self, config) -> None:
+    """Raises ConfigError, in one line, for values the family cannot train."""
+    if config.num_steps < 0:
+      raise ConfigError(f"num_steps must be >= 0, got {config.num_steps}")
+    if config.batch_size < 1 or config.d_steps < 1:
+      raise ConfigError("batch_size and d_steps must be >= 1")
+    if not 0 <= config.ema_decay < 1:
+      raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+    build_optimizers(config)
+
+  def sharded_batch_sizes(self, config) -> dict:
+    """{config field: global size} of every batch split over the devices."""
+    return {"batch_size": config.batch_size}
+
+  # ------------------------------------------------------------------ training
+  def networks(self, config):
+    """The family's flax modules (for z -> x families: (generator, discriminator))."""
+    raise NotImplementedError(f"family {self.name!r} defines no networks")
+
+  def create_state(self, config, rng):
+    """A fresh state (pure: same rng, same state)."""
+    raise NotImplementedError(f"family {self.name!r} defines no state")
+
+  def step(self, config):
+    """The pure train step `step(state, batch, rng) -> (state, metrics)`."""
+    raise NotImplementedError(f"family {self.name!r} defines no step")
+
+  def train_batches(self, config, *, local_batch_size: int):
+    """This process's endless minibatches: dicts of named numpy features, (B, ...) each."""
+    from ganjax import data  # TensorFlow (~2.5 s) only when data is read.
+    return data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
+                     resolution=config.resolution, channels=config.channels,
+                     seed=config.seed, data_dir=config.data_dir or None,
+                     center_crop=config.center_crop or None)
+
+  # ------------------------------------------------------------------ samples
+  def sampler(self, config):
+    """A jitted fn(state, *inputs) -> samples, the generator in inference mode."""
+    generator, _ = self.networks(config)
+
+    @jax.jit
+    def sample(state, z):
+      return generator.apply(state.sampling_variables(), z, train=False)
+
+    return sample
+
+  def grid_inputs(self, config, rng, num_images: int):
+    """(inputs, ncols): a sample grid is make_grid(sampler(state, *inputs), ncols=ncols)."""
+    return (sample_latent(rng, num_images, config.latent_dim),), None
+
+  def write_samples(self, path: str, config, samples, *, ncols=None, step: int = 0) -> str:
+    """Writes `samples` as a PNG at `path` (an image grid, enlarged to >= 512 px)."""
+    del config, step
+    grid = images_lib.make_grid(samples, ncols=ncols)
+    return images_lib.save_png(path, grid, scale=-(-512 // grid.shape[0]))
+
+  def finish(self, config, workdir: str, state, sampler, rng) -> None:
+    """Runs once at the end of training (e.g. an evaluation the family always writes)."""
+
+  # ------------------------------------------------------------------ evaluation
+  def evaluation_sections(self) -> tuple:
+    """The family's own sections of ganjax.evaluate: (name, fn(ctx) -> dict) pairs."""
+    return ()
+
+  def num_eval_samples(self, config) -> int | None:
+    """How many samples `evaluate` draws by default (None: its own default)."""
+    del config
+    return None
+
+
+# --------------------------------------------------------------------------- z -> x families
+# The fields, optimizers, losses and networks that gan, cgan, acgan, sgan and the mixture
+# benchmark share.
+
+
+def zx_fields() -> dict:
+  """Config fields of the z -> x families."""
+  return dict(
+      model="dcgan",                # dcgan | mlp
+      latent_dim=100,
+      width=64,                     # DCGAN: filters of the widest-resolution layer
+      hidden=(256, 256),            # MLP: hidden layer widths
+      upsample="transposed",        # DCGAN generator: transposed | resize
+      d_normalization="batch",      # DCGAN discriminator: batch | layer | none
+      loss="non_saturating",        # see ganjax.losses.LOSS_FAMILIES
+      label_smoothing=0.0,          # one-sided: the real target is 1 - label_smoothing
+      least_squares_labels=(0.0, 1.0, 1.0),  # loss least_squares: (a, b, c) = (fake, real, G)
+  )
+
+
+def check_zx_config(config) -> None:
+  """The checks every z -> x family shares (model, loss and its hyper-parameters)."""
+  if config.model not in ARCHITECTURES:
+    raise ConfigError(f"unknown model {config.model!r}; valid: {', '.join(ARCHITECTURES)}")
+  if config.latent_dim < 1:
+    raise ConfigError(f"latent_dim must be >= 1, got {config.latent_dim}")
+  if len(config.least_squares_labels) != 3:
+    raise ConfigError(f"least_squares_labels is (a, b, c), got {config.least_squares_labels}")
+  build_losses(config)
+
+
+def build_optimizers(config):
+  """(generator, discriminator) optax optimizers from `config.optimizer`."""
+  o = config.optimizer
+  if o.name == "adam":
+    make = functools.partial(optax.adam, b1=o.b1, b2=o.b2)
+  elif o.name == "rmsprop":  # WGAN (Arjovsky et al. 2017) trains with RMSProp.
+    make = optax.rmsprop
+  else:
+    raise ConfigError(f"unknown optimizer {o.name!r}; valid: {', '.join(OPTIMIZERS)}")
+  if o.schedule == "constant":
+    return make(o.g_learning_rate), make(o.d_learning_rate)
+  if o.schedule == "linear":  # Decays to 0 at num_steps: D takes d_steps updates per step.
+    return (make(optax.linear_schedule(o.g_learning_rate, 0.0, max(config.num_steps, 1))),
+            make(optax.linear_schedule(o.d_learning_rate, 0.0,
+                                       max(config.num_steps * config.d_steps, 1))))
+  raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, linear")
+
+
+def build_losses(config):
+  """(generator_loss_fn, discriminator_loss_fn) from `config.loss` and its hyper-parameters."""
+  hparams = {}
+  if config.label_smoothing:
+    if config.loss not in ("minimax", "non_saturating"):
+      raise ConfigError(f"label_smoothing applies to the minimax and non_saturating "
+                        f"losses, not {config.loss!r}: set label_smoothing=0")
+    hparams["label_smoothing"] = config.label_smoothing
+  if config.loss == "least_squares":
+    # (a, b, c) of Mao et al.: D's targets for fake and real, G's target.
+    a, b, c = config.least_squares_labels
+    hparams.update(fake_label=a, real_label=b, generator_label=c)
+  try:
+    return losses.get_loss_pair(config.loss, **hparams)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+
+
+def image_shape(config) -> tuple[int, int, int]:
+  """(R, R, C): one training image."""
+  return (config.resolution, config.resolution, config.channels)
+
+
+def image_generator(config, *, output_shape=None, output_activation: str = "tanh"):
+  """The unconditional generator of `config.model`: z -> images (or points)."""
+  if config.model == "dcgan":
+    return DCGANGenerator(resolution=config.resolution, channels=config.channels,
+                          width=config.width, upsample=config.upsample)
+  return MLPGenerator(output_shape=output_shape or image_shape(config),
+                      hidden=tuple(config.hidden), output_activation=output_activation)
+
+
+def feature_body(config, *, input_noise: float = 0.0, hidden_noise: float = 0.0,
+                 dropout: float = 0.0):
+  """A discriminator body of `config.model` that returns its last features (B, F)."""
+  if config.model == "dcgan":
+    return ConvFeatures(resolution=config.resolution, width=config.width,
+                        normalization=config.d_normalization, input_noise=input_noise,
+                        dropout=dropout)
+  return MLPFeatures(hidden=tuple(config.hidden), input_noise=input_noise,
+                     hidden_noise=hidden_noise, dropout=dropout)
+
+
+def sample_labels(rng, batch_size: int, num_classes: int) -> jax.Array:
+  """Class ids drawn uniformly, int32 (batch_size,)."""
+  return jax.random.randint(rng, (batch_size,), 0, num_classes, jnp.int32)

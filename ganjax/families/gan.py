@@ -1,0 +1,228 @@
+"""The unconditional GAN: vanilla GAN, DCGAN, LSGAN, WGAN, WGAN-GP, hinge, feature matching.
+
+One family whose step kind (`config.objective`) and loss pair (`config.loss`)
+come from the config; the networks are `config.model`'s (MLPs or DCGAN), with
+the mode-collapse remedies as switches of the discriminator.
+
+Step kinds, each `step(state, batch, rng) -> (state, metrics)` over
+`batch['image']` of shape (d_steps, B, ...), all built on ganjax.steps.alternate:
+
+- adversarial: any loss pair of ganjax.losses (Goodfellow et al. 2014; Radford
+  et al. 2016; Mao et al. 2017; Lim & Ye 2017).
+- weight_clipping: WGAN (Arjovsky et al. 2017).
+- gradient_penalty: WGAN-GP (Gulrajani et al. 2017).
+- feature_matching: Salimans et al. 2016, section 3.1.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from ganjax import losses, steps
+from ganjax.config import ConfigError
+from ganjax.families import base
+from ganjax.models.dcgan import DCGANDiscriminator
+from ganjax.models.mlp import MLPDiscriminator
+from ganjax.state import GANState, create_gan_state
+
+LossFn = steps.LossFn
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
+                     latent_dim: int, ema_decay: float | None = None):
+  """Alternating GAN training with any (generator, discriminator) loss pair.
+
+  For d_steps = batch['image'].shape[0]: d_steps updates of D on
+  d_loss_fn(D(x), D(G(z))), then one of G on g_loss_fn(D(G(z))).
+
+  Args:
+    state: the GANState.
+    batch: {'image': (d_steps, B, H, W, C)}.
+    rng: a PRNG key, folded with the step so every step draws afresh.
+    g_loss_fn: `fn(discriminator_gen_outputs) -> scalar`.
+    d_loss_fn: `fn(discriminator_real_outputs, discriminator_gen_outputs) -> scalar`.
+    latent_dim: size of z.
+    ema_decay: the generator EMA's decay (used when the state keeps an EMA).
+
+  Returns:
+    (new state, metrics): losses and mean logits of the last D update.
+  """
+  return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
+                         d_loss=steps.adversarial_d_loss(d_loss_fn),
+                         g_loss=steps.adversarial_g_loss(g_loss_fn), ema_decay=ema_decay)
+
+
+def clip_params(params, clip: float):
+  """Every parameter clipped to [-clip, clip]."""
+  return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
+def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
+                         d_loss_fn: LossFn, latent_dim: int, clip: float,
+                         ema_decay: float | None = None):
+  """WGAN: the critic's params are clipped to [-clip, clip] after EVERY update.
+
+  Clipping keeps the critic (roughly) K-Lipschitz, so its loss estimates the
+  Wasserstein-1 distance up to a constant. Arjovsky, Chintala & Bottou 2017,
+  "Wasserstein GAN", Algorithm 1 (c = 0.01, 5 critic steps, RMSProp 5e-5),
+  https://arxiv.org/abs/1701.07875.
+  """
+  return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
+                         d_loss=steps.adversarial_d_loss(d_loss_fn),
+                         g_loss=steps.adversarial_g_loss(g_loss_fn),
+                         constrain_d=lambda d: d.replace(params=clip_params(d.params, clip)),
+                         ema_decay=ema_decay)
+
+
+def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
+                          d_loss_fn: LossFn, latent_dim: int, weight: float,
+                          ema_decay: float | None = None):
+  """WGAN-GP: the critic's loss plus `weight` * the gradient penalty.
+
+      L_D = d_loss_fn(D(x), D(G(z))) + lambda * E[(||grad D(x_hat)||_2 - 1)^2]
+
+  on random interpolates x_hat of real and generated batches
+  (`ganjax.losses.gradient_penalty`). The critic must not use BatchNorm: the
+  penalty is per example. Gulrajani et al. 2017, "Improved Training of
+  Wasserstein GANs" (lambda = 10, 5 critic steps, Adam 1e-4, betas (0, 0.9)),
+  https://arxiv.org/abs/1704.00028.
+  """
+  apply_fn = state.discriminator.apply_fn
+
+  def penalty(params, batch_stats, real, fake, key):
+    variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+    return weight * losses.gradient_penalty(lambda v, x: apply_fn(v, x, train=False),
+                                            variables, real, fake, key)
+
+  return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
+                         d_loss=steps.adversarial_d_loss(d_loss_fn, regularizer=penalty),
+                         g_loss=steps.adversarial_g_loss(g_loss_fn), ema_decay=ema_decay)
+
+
+def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
+                          latent_dim: int, ema_decay: float | None = None):
+  """Feature matching: G matches the batch mean of D's features on real data.
+
+      L_G = || mean_i f(x_i) - mean_j f(G(z_j)) ||_2^2
+
+  with f the discriminator's sown `intermediates/features` (its last hidden
+  layer), after D's update; D trains on `d_loss_fn` as usual. Salimans et al.
+  2016, "Improved Techniques for Training GANs", section 3.1,
+  https://arxiv.org/abs/1606.03498.
+  """
+
+  def g_loss(fake, d, minibatch, gen_kwargs, key):
+    del gen_kwargs, key
+    real_features = jax.lax.stop_gradient(
+        steps.discriminator_features(d, d.params, minibatch["image"]))
+    fake_features = steps.discriminator_features(d, d.params, fake)
+    return losses.feature_matching_loss(real_features, fake_features), {}
+
+  return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
+                         d_loss=steps.adversarial_d_loss(d_loss_fn), g_loss=g_loss,
+                         ema_decay=ema_decay)
+
+
+def _adversarial(config, g_loss_fn, d_loss_fn):
+  return functools.partial(adversarial_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn)
+
+
+def _weight_clipping(config, g_loss_fn, d_loss_fn):
+  return functools.partial(weight_clipping_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
+                           clip=config.weight_clip)
+
+
+def _gradient_penalty(config, g_loss_fn, d_loss_fn):
+  return functools.partial(gradient_penalty_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
+                           weight=config.gp_weight)
+
+
+def _feature_matching(config, g_loss_fn, d_loss_fn):
+  del config, g_loss_fn  # G's loss is feature matching; D's comes from config.loss.
+  return functools.partial(feature_matching_step, d_loss_fn=d_loss_fn)
+
+
+# config.objective -> fn(config, g_loss_fn, d_loss_fn) -> step without latent_dim/ema_decay
+STEP_KINDS = {"adversarial": _adversarial, "weight_clipping": _weight_clipping,
+              "gradient_penalty": _gradient_penalty, "feature_matching": _feature_matching}
+
+
+# --------------------------------------------------------------------------- the family
+
+
+class GAN(base.Family):
+  """z -> image GANs; the step kind and the loss are config fields."""
+
+  name = "gan"
+
+  def fields(self) -> dict:
+    return dict(
+        base.zx_fields(),
+        objective="adversarial",    # the step kind: one of STEP_KINDS
+        weight_clip=0.01,           # objective weight_clipping (WGAN): critic params in [-c, c]
+        gp_weight=10.0,             # objective gradient_penalty (WGAN-GP): lambda
+        # Mode-collapse remedies for the discriminator (feature matching is a step kind).
+        minibatch_kernels=0,        # minibatch discrimination: B kernels; 0 = off
+        minibatch_kernel_dim=5,     # ... each a C-dim projection
+        pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
+    )
+
+  def check_config(self, config):
+    super().check_config(config)
+    base.check_zx_config(config)
+    if config.objective not in STEP_KINDS:
+      raise ConfigError(f"unknown objective {config.objective!r}; "
+                        f"valid: {', '.join(STEP_KINDS)}")
+    if config.pack < 1 or config.batch_size % config.pack:
+      raise ConfigError(f"pack must be >= 1 and divide batch_size {config.batch_size}, "
+                        f"got {config.pack}")
+    if config.minibatch_kernels < 0 or config.minibatch_kernel_dim < 1:
+      raise ConfigError("minibatch_kernels must be >= 0 and minibatch_kernel_dim >= 1")
+    if config.objective == "weight_clipping" and not config.weight_clip > 0:
+      raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
+    if config.objective == "gradient_penalty":
+      if config.model == "dcgan" and config.d_normalization == "batch":
+        raise ConfigError("the gradient penalty is per example and needs a critic without "
+                          "BatchNorm: set d_normalization to 'layer' or 'none'")
+      if config.minibatch_kernels:
+        raise ConfigError("the gradient penalty is per example; minibatch discrimination "
+                          "couples the examples: set minibatch_kernels=0")
+
+  def example_shape(self, config) -> tuple[int, ...]:
+    """The shape of one training example."""
+    return base.image_shape(config)
+
+  def networks(self, config):
+    """(generator, discriminator) of `config.model`, with the remedies switched on."""
+    remedies = dict(pack=config.pack, minibatch_kernels=config.minibatch_kernels,
+                    minibatch_kernel_dim=config.minibatch_kernel_dim)
+    if config.model == "dcgan":
+      return (base.image_generator(config),
+              DCGANDiscriminator(resolution=config.resolution, width=config.width,
+                                 normalization=config.d_normalization, **remedies))
+    return self.mlp_generator(config), MLPDiscriminator(hidden=tuple(config.hidden), **remedies)
+
+  def mlp_generator(self, config):
+    return base.image_generator(config)
+
+  def create_state(self, config, rng) -> GANState:
+    generator, discriminator = self.networks(config)
+    g_tx, d_tx = base.build_optimizers(config)
+    shape = (config.pack, *self.example_shape(config))  # A packing D needs a whole pack.
+    return create_gan_state(rng, generator=generator, discriminator=discriminator,
+                            generator_tx=g_tx, discriminator_tx=d_tx,
+                            sample_z=jnp.zeros((1, config.latent_dim)),
+                            sample_x=jnp.zeros(shape), use_ema=config.ema_decay > 0)
+
+  def step(self, config):
+    g_loss_fn, d_loss_fn = base.build_losses(config)
+    step = STEP_KINDS[config.objective](config, g_loss_fn, d_loss_fn)
+    return functools.partial(step, latent_dim=config.latent_dim,
+                             ema_decay=config.ema_decay or None)
+
+
+FAMILY = GAN()
