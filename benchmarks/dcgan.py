@@ -1,8 +1,9 @@
-"""DCGAN training speed: ganjax against PyTorch on the same machine.
+"""DCGAN and WGAN-GP training speed: ganjax against PyTorch on the same machine.
 
   python -m benchmarks.dcgan --framework=both --batch=64 --resolution=64 --steps=20
   python -m benchmarks.dcgan --framework=both --batch=16,64,128 --resolution=32,64
   python -m benchmarks.dcgan --framework=both --cores=1      # single-core work, busy machine
+  python -m benchmarks.dcgan --recipe=wgan_gp --framework=both --batch=64 --resolution=64
 
 Both sides train the same network, the DCGAN of Radford et al. 2016 as PyTorch's
 examples/dcgan builds it (nz 100, 64 filters, BatchNorm, ReLU / LeakyReLU 0.2), with
@@ -13,30 +14,50 @@ side that is `ganjax.train.create_state` and `ganjax.train.build_step`
 (`steps.adversarial_step`), jit-compiled with the state donated, as `train_and_evaluate`
 runs them.
 
+`--recipe=wgan_gp` times one WGAN-GP iteration instead (Gulrajani et al. 2017, Algorithm
+1; `experiments/configs/wgan_gp.py`: `steps.alternate` through the family's
+`gradient_penalty_step`): 5 critic updates, each on its own real minibatch (the batch
+is (5, B, H, W, C)) and a fresh G(z) (G in train mode, no gradient into G), on
+mean D(fake) - mean D(real) + 10 mean_i (||grad_x D(x_hat_i)||_2 - 1)^2 at random
+interpolates x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per example; then one G update
+on -mean D(G(z)) that reuses the last critic update's G(z) and computes no gradients for
+D's params. Adam 1e-4, betas (0, 0.9), for both networks. The critic is the DCGAN
+discriminator with LayerNorm in place of BatchNorm, flax's `nn.LayerNorm` as ganjax's
+critic has it: over the channel axis of each pixel, scale and bias per channel, epsilon
+1e-5 (not over (C, H, W), and not `GroupNorm(1, C)`); in PyTorch an `nn.LayerNorm(C)`
+applied channels-last. The PyTorch side takes the penalty's input gradient with
+`torch.autograd.grad(..., create_graph=True)` and backpropagates the whole critic loss
+once. One difference in bookkeeping only: PyTorch's BatchNorm updates G's running
+statistics on every one of the 5 forwards, ganjax keeps those of the last (the one G's
+update uses); both compute them. For this recipe `img_per_s` counts the real images an
+iteration consumes, 5 x batch (`d_steps` in the record).
+
 Each framework runs in its own worker process, so its peak RSS and its time to first
 step are its own. `first_step_s` runs from the worker's process start to the end of its
 first iteration: Python start-up (`startup_s`), imports (`import_s`; for ganjax that is
-jax and ganjax.train, which loads TensorFlow for tf.data), state creation (`init_s`,
-its compilation included), compilation of the step (`compile_s`) and the first run
-(`first_run_s`). With `--framework=both` the workers are set up one after the other,
-then step in turn (A B, B A, ...), so a change of machine load hits both; after
+`ganjax.xla_cpu.apply()`, which sets the XLA:CPU flag as the entry points do, jax and
+ganjax.train, which loads TensorFlow for tf.data; no compilation cache), state creation
+(`init_s`, its compilation included), compilation of the step (`compile_s`) and the
+first run (`first_run_s`). With `--framework=both` the workers are set up one after the
+other, then step in turn (A B, B A, ...), so a change of machine load hits both; after
 `--warmup` untimed iterations, `--steps` iterations are timed one by one (blocked until
 done).
 
-Output: one JSON line per framework and setting, with `img_per_s` = batch / median step
-time and `cpu_s_median` the process CPU time of an iteration (all threads), and with
-`both` a line `"framework": "ganjax/torch"` with the ratios (`img_per_s_ratio` of the
-medians, `paired_ratio_median` of the per-round ratios). `other_load_cores` is how many
-cores other processes kept busy during the timed iterations (from /proc/stat, less the
-workers' own CPU time): on a shared machine, read every number next to it. PyTorch's
-OpenMP threads spin while they wait, so a busy machine slows it far more than XLA;
-`--cores=1` pins both workers to one core (and PyTorch to one thread) for a
-load-tolerant comparison of the work each framework does.
+Output: one JSON line per framework, recipe and setting, with `img_per_s` = batch (x 5
+for wgan_gp) / median step time and `cpu_s_median` the process CPU time of an iteration
+(all threads), and with `both` a line `"framework": "ganjax/torch"` with the ratios
+(`img_per_s_ratio` of the medians, `paired_ratio_median` of the per-round ratios).
+`other_load_cores` is how many cores other processes kept busy during the timed
+iterations (from /proc/stat, less the workers' own CPU time): on a shared machine, read
+every number next to it. PyTorch's OpenMP threads spin while they wait, so a busy
+machine slows it far more than XLA; `--cores=1` pins both workers to one core (and
+PyTorch to one thread) for a load-tolerant comparison of the work each framework does.
 
 `flops_per_step` is counted analytically (2 x the multiply-adds of every convolution of
-the iteration, no D parameter gradients in the G step; `dcgan_flops`), the same number
-for both frameworks; `gflops_per_s` divides it by the median step time,
-`fraction_of_peak` by `--peak_gflops` (180, the issue's figure for this machine), and
+the iteration, no D parameter gradients in the G step; `dcgan_flops`, and
+`wgan_gp_flops` with the penalty's double backward), the same number for both
+frameworks; `gflops_per_s` divides it by the median step time, `fraction_of_peak` by
+`--peak_gflops` (180, the issue's figure for this machine), and
 `fraction_of_measured_peak` by the best float32 matmul rate measured at the end of the
 run (`matmul_gflops`, per framework; the larger of the two is the machine's). The
 ganjax line also reports `xla_flops_per_step`, XLA's cost analysis of the compiled
@@ -63,6 +84,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMEWORKS = ("ganjax", "torch")
+RECIPES = ("dcgan", "wgan_gp")
 TORCH_MISSING = ("PyTorch is not installed; the torch side of this benchmark needs it: "
                  "pip install torch==2.13.0  (CPU build)")
 
@@ -78,18 +100,9 @@ def num_stages(resolution: int) -> int:
 # --------------------------------------------------------------------------- FLOPs
 
 
-def dcgan_flops(batch: int, resolution: int, channels: int = 3, width: int = 64,
-                latent_dim: int = 100) -> int:
-  """Floating-point operations (2 x multiply-adds) of the convolutions in one iteration.
-
-  With F the forward cost of a network and F1 that of its first layer, a layer's weight
-  gradient and input gradient each cost what its forward does, so:
-    G: forward, weight gradients, input gradients except into z   = 3 F_G - F_G1
-    D step: D(real) and D(fake) forward and weight gradients, input
-      gradients except into the images                             = 6 F_D - 2 F_D1
-    G step: D(fake) forward and input gradients down to the image  = 2 F_D
-  BatchNorm, activations, the loss and Adam are left out (under 1% here).
-  """
+def conv_macs(resolution: int, channels: int = 3, width: int = 64,
+              latent_dim: int = 100) -> tuple[list[int], list[int]]:
+  """Multiply-adds per image of each convolution of G and of D, input layer first."""
   n = num_stages(resolution)
   macs_g = [16 * latent_dim * width * 2 ** (n - 1)]  # 1x1 -> 4x4
   size = 4
@@ -105,35 +118,102 @@ def dcgan_flops(batch: int, resolution: int, channels: int = 3, width: int = 64,
     size //= 2
     macs_d.append(size * size * 16 * cin * width * 2 ** i)
   macs_d.append(16 * width * 2 ** (n - 1))  # 4x4 -> 1 logit
+  return macs_g, macs_d
+
+
+def dcgan_flops(batch: int, resolution: int, channels: int = 3, width: int = 64,
+                latent_dim: int = 100) -> int:
+  """Floating-point operations (2 x multiply-adds) of the convolutions in one iteration.
+
+  With F the forward cost of a network and F1 that of its first layer, a layer's weight
+  gradient and input gradient each cost what its forward does, so:
+    G: forward, weight gradients, input gradients except into z   = 3 F_G - F_G1
+    D step: D(real) and D(fake) forward and weight gradients, input
+      gradients except into the images                             = 6 F_D - 2 F_D1
+    G step: D(fake) forward and input gradients down to the image  = 2 F_D
+  BatchNorm, activations, the loss and Adam are left out (under 1% here).
+  """
+  macs_g, macs_d = conv_macs(resolution, channels, width, latent_dim)
   f_g, f_d = 2 * sum(macs_g), 2 * sum(macs_d)
   total = (3 * f_g - 2 * macs_g[0]) + (8 * f_d - 2 * 2 * macs_d[0])
   return batch * total
 
 
+def wgan_gp_flops(batch: int, resolution: int, channels: int = 3, width: int = 64,
+                  latent_dim: int = 100, d_steps: int = 5) -> int:
+  """Floating-point operations (2 x multiply-adds) of the convolutions in one WGAN-GP iteration.
+
+  As `dcgan_flops` counts them; each of the `d_steps` critic updates costs
+    G forward (no gradient)                                        = F_G
+    D(real), D(fake): forward, weight gradients, input gradients
+      except into the images                                       = 6 F_D - 2 F_D1
+    the penalty at x_hat: D forward and input gradients down to x_hat
+      (2 F_D), then both differentiated in D's params: the forward
+      convolutions' weight and input gradients (none into x_hat,
+      2 F_D - F_D1), the backward ones' (each a convolution of the
+      cotangent with the weights) weight and cotangent gradients
+      (2 F_D)                                                      = 6 F_D - F_D1
+  and the G update after the last one
+    D(fake) forward and input gradients down to the image          = 2 F_D
+    G weight gradients, input gradients except into z              = 2 F_G - F_G1
+  so d_steps (F_G + 12 F_D - 3 F_D1) + 2 F_D + 2 F_G - F_G1 in all. The forward
+  convolutions' gradients in the double backward are there because LayerNorm's backward
+  reads its input (with no normalisation in D autodiff drops them: the LeakyReLU masks
+  have zero derivative). Terms autodiff may skip are counted (the last layer's forward
+  at x_hat, whose value the penalty does not use, and its cotangent gradients: under
+  0.01%). LayerNorm (and its double backward), activations, the losses and Adam are
+  left out. XLA's cost analysis leaves out the taps that fall on a convolution's
+  padding, so at small maps it reports less: 0.85 of this count at 32x32, batch 8.
+  """
+  macs_g, macs_d = conv_macs(resolution, channels, width, latent_dim)
+  f_g, f_d = 2 * sum(macs_g), 2 * sum(macs_d)
+  f_g1, f_d1 = 2 * macs_g[0], 2 * macs_d[0]
+  critic = f_g + (6 * f_d - 2 * f_d1) + (6 * f_d - f_d1)
+  return batch * (d_steps * critic + 2 * f_d + 2 * f_g - f_g1)
+
+
+def iteration_flops(recipe: str, batch: int, resolution: int, channels: int = 3,
+                    width: int = 64, latent_dim: int = 100) -> int:
+  """`dcgan_flops` or `wgan_gp_flops` of `recipe`."""
+  fn = {"dcgan": dcgan_flops, "wgan_gp": wgan_gp_flops}[recipe]
+  return fn(batch, resolution, channels, width, latent_dim)
+
+
 # --------------------------------------------------------------------------- runners
 
 
+def ganjax_config(recipe: str, batch: int, resolution: int, *, channels: int = 3,
+                  width: int = 64, latent_dim: int = 100):
+  """The experiment config of `recipe` (its celeb_a variant), at the benchmark's sizes."""
+  from experiments.configs import dcgan, wgan_gp
+
+  c = {"dcgan": dcgan, "wgan_gp": wgan_gp}[recipe].get_config("celeb_a")
+  c.resolution, c.channels, c.width = resolution, channels, width
+  c.latent_dim, c.batch_size = latent_dim, batch
+  return c
+
+
 class GanjaxRunner:
-  """The ganjax DCGAN iteration, compiled: `step()` runs one and returns its seconds."""
+  """The ganjax iteration of `recipe`, compiled: `step()` runs one and returns its seconds."""
 
   framework = "ganjax"
 
-  def __init__(self, batch: int, resolution: int, *, channels: int = 3, width: int = 64,
-               latent_dim: int = 100, seed: int = 0):
+  def __init__(self, batch: int, resolution: int, *, recipe: str = "dcgan",
+               channels: int = 3, width: int = 64, latent_dim: int = 100, seed: int = 0):
     import jax
     import numpy as np
 
-    from experiments.configs import dcgan as dcgan_configs
     from ganjax import train
 
     self._jax = jax
     t0 = time.perf_counter()
-    c = dcgan_configs.get_config("celeb_a")
-    c.resolution, c.channels, c.width = resolution, channels, width
-    c.latent_dim, c.batch_size = latent_dim, batch
+    c = ganjax_config(recipe, batch, resolution, channels=channels, width=width,
+                      latent_dim=latent_dim)
+    self.config = c
     self.state = jax.jit(functools.partial(train.create_state, c))(jax.random.key(seed))
-    real = np.random.default_rng(seed).uniform(-1, 1, (1, batch, resolution, resolution,
-                                                       channels)).astype(np.float32)
+    # One real minibatch per D update: (d_steps, B, H, W, C).
+    real = np.random.default_rng(seed).uniform(
+        -1, 1, (c.d_steps, batch, resolution, resolution, channels)).astype(np.float32)
     self.batch = {"image": jax.device_put(real)}
     self.rng = jax.random.key(seed + 1)
     jax.block_until_ready(self.state)
@@ -171,13 +251,27 @@ class GanjaxRunner:
         lambda n: jax.random.normal(jax.random.key(0), (n, n), "float32"), run)
 
 
-def torch_dcgan(resolution: int, channels: int, width: int, latent_dim: int):
+def torch_dcgan(resolution: int, channels: int, width: int, latent_dim: int,
+                d_normalization: str = "batch"):
   """PyTorch's examples/dcgan Generator and Discriminator, for any power-of-two size.
 
   The discriminator ends in the logit (no Sigmoid): the loss is BCEWithLogitsLoss.
+  `d_normalization="layer"` is WGAN-GP's critic as ganjax builds it: flax's
+  `nn.LayerNorm` normalises each pixel's C features (the last axis of NHWC), with a
+  scale and a bias per channel and epsilon 1e-5, so `nn.LayerNorm(C)` channels-last.
   """
   from torch import nn
 
+  class ChannelLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm(C) over the channel axis of an NCHW map, per pixel (flax's LayerNorm)."""
+
+    def forward(self, x):
+      return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+  norms = {"batch": nn.BatchNorm2d, "layer": lambda c: ChannelLayerNorm(c, eps=1e-5)}
+  if d_normalization not in norms:
+    raise ValueError(
+        f"d_normalization must be one of {tuple(norms)}, got {d_normalization!r}")
   n = num_stages(resolution)
   g = [nn.ConvTranspose2d(latent_dim, width * 2 ** (n - 1), 4, 1, 0, bias=False),
        nn.BatchNorm2d(width * 2 ** (n - 1)), nn.ReLU(True)]
@@ -191,12 +285,12 @@ def torch_dcgan(resolution: int, channels: int, width: int, latent_dim: int):
     cin, cout = (channels if i == 0 else width * 2 ** (i - 1)), width * 2 ** i
     d.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=False))
     if i > 0:
-      d.append(nn.BatchNorm2d(cout))
+      d.append(norms[d_normalization](cout))
     d.append(nn.LeakyReLU(0.2, inplace=True))
   d.append(nn.Conv2d(width * 2 ** (n - 1), 1, 4, 1, 0, bias=False))
 
   def weights_init(m):  # As the example: conv N(0, 0.02), BatchNorm scale N(1, 0.02).
-    if "Conv" in type(m).__name__:
+    if "Conv" in type(m).__name__:  # LayerNorm keeps flax's and torch's 1 and 0.
       nn.init.normal_(m.weight, 0.0, 0.02)
     elif "BatchNorm" in type(m).__name__:
       nn.init.normal_(m.weight, 1.0, 0.02)
@@ -212,6 +306,9 @@ class TorchRunner:
   """PyTorch's DCGAN example iteration (CPU, float32, NCHW)."""
 
   framework = "torch"
+  d_normalization = "batch"
+  d_steps = 1  # Real minibatches (and D updates) per iteration.
+  learning_rate, betas = 2e-4, (0.5, 0.999)
 
   def __init__(self, batch: int, resolution: int, *, channels: int = 3, width: int = 64,
                latent_dim: int = 100, seed: int = 0, threads: int | None = None):
@@ -221,13 +318,16 @@ class TorchRunner:
     t0 = time.perf_counter()
     torch.set_num_threads(threads or os.cpu_count())
     torch.manual_seed(seed)
-    self.netg, self.netd = torch_dcgan(resolution, channels, width, latent_dim)
-    self.opt_g = torch.optim.Adam(self.netg.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    self.opt_d = torch.optim.Adam(self.netd.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    self.criterion = torch.nn.BCEWithLogitsLoss()
-    self.real = torch.rand(batch, channels, resolution, resolution) * 2 - 1
-    self.ones, self.zeros = torch.ones(batch), torch.zeros(batch)
+    self.netg, self.netd = torch_dcgan(resolution, channels, width, latent_dim,
+                                       self.d_normalization)
+    self.opt_g = torch.optim.Adam(self.netg.parameters(), lr=self.learning_rate,
+                                  betas=self.betas)
+    self.opt_d = torch.optim.Adam(self.netd.parameters(), lr=self.learning_rate,
+                                  betas=self.betas)
+    self.real = torch.rand(self.d_steps, batch, channels, resolution, resolution) * 2 - 1
     self.batch, self.latent_dim = batch, latent_dim
+    self.criterion = torch.nn.BCEWithLogitsLoss()
+    self.ones, self.zeros = torch.ones(batch), torch.zeros(batch)
     self.init_s = time.perf_counter() - t0
 
   def step(self) -> float:
@@ -235,7 +335,7 @@ class TorchRunner:
     t0 = time.perf_counter()
     # (1) D: maximise log D(x) + log(1 - D(G(z))).
     self.netd.zero_grad()
-    err_real = self.criterion(self.netd(self.real).view(-1), self.ones)
+    err_real = self.criterion(self.netd(self.real[0]).view(-1), self.ones)
     err_real.backward()
     fake = self.netg(torch.randn(self.batch, self.latent_dim, 1, 1))
     err_fake = self.criterion(self.netd(fake.detach()).view(-1), self.zeros)
@@ -256,6 +356,55 @@ class TorchRunner:
     """Best float32 GFLOP/s of square matmuls (1024, 2048), as `GanjaxRunner`'s."""
     torch = self._torch
     return _best_matmul_gflops(lambda n: torch.randn(n, n), lambda a: torch.mm(a, a))
+
+
+class TorchWganGpRunner(TorchRunner):
+  """The WGAN-GP iteration of ganjax's `gradient_penalty_step`, transcribed to PyTorch.
+
+  The usual PyTorch form of Gulrajani et al.'s Algorithm 1 (the penalty through
+  `torch.autograd.grad(..., create_graph=True)`, D's params frozen for G's update), with
+  ganjax's order of work: G's update reuses the last critic update's G(z).
+  """
+
+  d_normalization = "layer"
+  d_steps = 5
+  learning_rate, betas = 1e-4, (0.0, 0.9)
+  gp_weight = 10.0
+
+  def step(self) -> float:
+    torch = self._torch
+    netg, netd = self.netg, self.netd
+    t0 = time.perf_counter()
+    for i in range(self.d_steps):
+      real = self.real[i]
+      z = torch.randn(self.batch, self.latent_dim, 1, 1)
+      if i < self.d_steps - 1:
+        with torch.no_grad():
+          fake = netg(z)
+      else:
+        fake = netg(z)  # With its graph: G's update below reuses it.
+      # (1) the critic: minimise mean D(G(z)) - mean D(x) + lambda * GP.
+      netd.zero_grad()
+      d_real = netd(real).view(-1)
+      d_fake = netd(fake.detach()).view(-1)
+      eps = torch.rand(self.batch, 1, 1, 1)
+      x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+      (grad,) = torch.autograd.grad(netd(x_hat).sum(), x_hat, create_graph=True)
+      penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+      err_d = d_fake.mean() - d_real.mean() + self.gp_weight * penalty
+      err_d.backward()
+      self.opt_d.step()
+    # (2) G: minimise -mean D(G(z)) on the last fake; no gradients for D's params.
+    netd.requires_grad_(False)
+    netg.zero_grad()
+    err_g = -netd(fake).view(-1).mean()
+    err_g.backward()
+    self.opt_g.step()
+    netd.requires_grad_(True)
+    return time.perf_counter() - t0
+
+
+TORCH_RUNNERS = {"dcgan": TorchRunner, "wgan_gp": TorchWganGpRunner}
 
 
 def _best_matmul_gflops(make, run, sizes=(1024, 2048), reps=8) -> float:
@@ -290,17 +439,23 @@ def worker(args) -> None:
     os.sched_setaffinity(0, range(args.cores))
   kwargs = dict(channels=args.channels, width=args.width, latent_dim=args.latent_dim)
   if args._worker == "ganjax":
-    # Timed as the import: jax, and ganjax's train loop (which loads TensorFlow for tf.data).
+    # As the entry points do, before JAX starts: the XLA:CPU flag (no compilation cache,
+    # so that compile_s is a compilation). Timed as the import with jax and ganjax's train
+    # loop (which loads TensorFlow for tf.data).
+    from ganjax import xla_cpu
+    xla_cpu.apply()
     import jax  # noqa: F401
 
     import experiments.configs.dcgan  # noqa: F401
+    import experiments.configs.wgan_gp  # noqa: F401
     import ganjax.train  # noqa: F401
     import_s = time.perf_counter() - t0
-    runner = GanjaxRunner(args.batch, args.resolution, **kwargs)
+    runner = GanjaxRunner(args.batch, args.resolution, recipe=args.recipe, **kwargs)
   else:
     import torch  # noqa: F401
     import_s = time.perf_counter() - t0
-    runner = TorchRunner(args.batch, args.resolution, threads=args.threads, **kwargs)
+    runner = TORCH_RUNNERS[args.recipe](args.batch, args.resolution, threads=args.threads,
+                                        **kwargs)
   first = runner.step()
   send({"event": "ready", "t_begin": t_begin, "t_ready": time.time(), "import_s": import_s,
         "first_run_s": first, **runner.info()})
@@ -321,9 +476,10 @@ class Worker:
 
   def __init__(self, framework: str, batch: int, resolution: int, args):
     cmd = [sys.executable, "-m", "benchmarks.dcgan", f"--_worker={framework}",
-           f"--batch={batch}", f"--resolution={resolution}", f"--channels={args.channels}",
-           f"--width={args.width}", f"--latent_dim={args.latent_dim}",
-           f"--threads={args.threads}", f"--cores={args.cores}",
+           f"--recipe={args.recipe}", f"--batch={batch}", f"--resolution={resolution}",
+           f"--channels={args.channels}", f"--width={args.width}",
+           f"--latent_dim={args.latent_dim}", f"--threads={args.threads}",
+           f"--cores={args.cores}",
            "--matmul_peak" if args.matmul_peak else "--no-matmul_peak"]
     self.framework = framework
     t_start = time.time()
@@ -399,7 +555,9 @@ def run_setting(frameworks, batch: int, resolution: int, args) -> list[dict]:
   if busy0 is not None and busy1 is not None:
     ours = sum(sum(w.cpu_times) for w in workers)
     other_cores = round(max(0.0, busy1 - busy0 - ours) / (wall1 - wall0), 2)
-  flops = dcgan_flops(batch, resolution, args.channels, args.width, args.latent_dim)
+  flops = iteration_flops(args.recipe, batch, resolution, args.channels, args.width,
+                          args.latent_dim)
+  images = TORCH_RUNNERS[args.recipe].d_steps * batch  # Real images an iteration consumes.
   records = []
   ends = [w.finish() for w in workers]
   measured = [e["matmul_gflops"] for e in ends if e["matmul_gflops"]]
@@ -407,8 +565,9 @@ def run_setting(frameworks, batch: int, resolution: int, args) -> list[dict]:
   for w, end in zip(workers, ends):
     med = statistics.median(w.times)
     gflops = flops / med / 1e9
-    rec = {"framework": w.framework, "batch": batch, "resolution": resolution,
-           "img_per_s": round(batch / med, 2), "step_s_median": round(med, 4),
+    rec = {"framework": w.framework, "recipe": args.recipe, "batch": batch,
+           "resolution": resolution, "d_steps": images // batch,
+           "img_per_s": round(images / med, 2), "step_s_median": round(med, 4),
            "step_s_min": round(min(w.times), 4), "step_s_max": round(max(w.times), 4),
            "cpu_s_median": round(statistics.median(w.cpu_times), 4),
            "steps": len(w.times), "warmup": args.warmup,
@@ -431,7 +590,8 @@ def run_setting(frameworks, batch: int, resolution: int, args) -> list[dict]:
     g, t = workers
     paired = [tt / tg for tg, tt in zip(g.times, t.times)]
     records.append({
-        "framework": "ganjax/torch", "batch": batch, "resolution": resolution,
+        "framework": "ganjax/torch", "recipe": args.recipe, "batch": batch,
+        "resolution": resolution,
         "img_per_s_ratio": round(statistics.median(t.times) / statistics.median(g.times), 3),
         "paired_ratio_median": round(statistics.median(paired), 3),
         "first_step_s_ratio": round(records[0]["first_step_s"] / records[1]["first_step_s"], 3),
@@ -447,6 +607,9 @@ def _ints(s: str) -> list[int]:
 def parse_args(argv=None):
   p = argparse.ArgumentParser(prog="python -m benchmarks.dcgan", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--recipe", choices=RECIPES, default="dcgan",
+                 help="the iteration timed: dcgan, or wgan_gp (5 critic updates with the "
+                      "gradient penalty, layer-norm critic, then one G update)")
   p.add_argument("--framework", choices=FRAMEWORKS + ("both",), default="both")
   p.add_argument("--batch", type=_ints, default=[64], help="comma-separated, e.g. 16,64,128")
   p.add_argument("--resolution", type=_ints, default=[64], help="comma-separated, e.g. 32,64")

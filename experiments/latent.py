@@ -14,6 +14,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags, logging  # noqa: E402
 
+from experiments import launch  # noqa: E402
+
+launch.setup_process()  # The XLA:CPU flag and the compilation cache, before JAX starts.
+
 flags.DEFINE_string("workdir", None, "A trained work directory.", required=True)
 flags.DEFINE_string("out_dir", None, "Where the PNGs go (default: <workdir>/latent).")
 flags.DEFINE_integer("seed", 0, "Seed for z.")

@@ -13,8 +13,20 @@ from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 
+def setup_process() -> None:
+  """What every entry point does before JAX starts: the XLA:CPU flag, the compilation cache.
+
+  Both are explicit choices (importing ganjax changes neither): ganjax.xla_cpu and
+  ganjax.compilation_cache say how to opt out.
+  """
+  from ganjax import compilation_cache, xla_cpu
+  xla_cpu.apply()
+  compilation_cache.enable()
+
+
 def main(name: str):
   """Defines the flags of entry point `name` and runs it."""
+  setup_process()
   config_flags.DEFINE_config_file(
       "config", f"experiments/configs/{name}.py",
       "Config file, optionally with a variant: path.py:variant.", lock_config=True)

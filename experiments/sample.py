@@ -13,6 +13,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import launch  # noqa: E402
+
+launch.setup_process()  # The XLA:CPU flag and the compilation cache, before JAX starts.
+
 flags.DEFINE_string("workdir", None, "A trained work directory.", required=True)
 flags.DEFINE_integer("num", 64, "Number of samples.")
 flags.DEFINE_string("out", None, "Output PNG (default: <workdir>/samples/sample.png).")

@@ -1,7 +1,7 @@
-"""ganjax: generative adversarial networks in JAX and Flax."""
+"""ganjax: generative adversarial networks in JAX and Flax.
 
-from ganjax import xla_cpu as _xla_cpu
-
-_xla_cpu.apply()  # Before JAX starts a backend; see ganjax/xla_cpu.py.
+Importing ganjax has no side effects. For XLA:CPU's faster convolution path call
+`ganjax.xla_cpu.apply()` before JAX runs anything (the entry points do).
+"""
 
 __version__ = "0.1.0"

@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+from ganjax import xla_cpu  # noqa: E402
+
+xla_cpu.apply()  # As the entry points do, before JAX starts: tests run the code users run.
+
 import jax  # noqa: E402
 
 # Tests check behaviour, not speed: most XLA optimisations only cost compile time here.

@@ -1,7 +1,8 @@
 """benchmarks/dcgan.py keeps working (no timing assertions), and its fast layers stay exact.
 
 The benchmark itself is run by hand (`python -m benchmarks.dcgan`); these tests run both of
-its sides for a step or two at a tiny size, its command line end to end once, and check
+its sides, for each recipe (dcgan, wgan_gp), for a step or two at a tiny size, its command
+line end to end, check that the PyTorch critic of wgan_gp computes ganjax's, and check
 that the speed rewrites it relies on (`Conv4x4S2`, `ConvTranspose4x4S2`'s custom
 gradients, the DCGAN initialisers) compute what the plain flax layers compute.
 """
@@ -38,6 +39,20 @@ def test_ganjax_side_runs_and_counts_flops():
   assert 0.8 < info["xla_flops_per_step"] / analytic < 1.5
 
 
+def test_ganjax_wgan_gp_side_runs_and_counts_flops():
+  runner = bench.GanjaxRunner(2, 16, recipe="wgan_gp", **TINY)
+  assert runner.batch["image"].shape == (5, 2, 16, 16, 3)  # One minibatch per critic update.
+  assert runner.config.d_normalization == "layer" and runner.config.gp_weight == 10
+  assert all(runner.step() > 0 for _ in range(2))
+  assert int(runner.state.step) == 2 and int(runner.state.generator.step) == 2
+  assert int(runner.state.discriminator.step) == 10
+  # Width 4: LayerNorm, the activations and Adam weigh more than at width 64 (XLA counts
+  # them, the analytic count does not). Leaving out the penalty's double backward would
+  # put the ratio near 2.8.
+  analytic = bench.wgan_gp_flops(2, 16, **TINY)
+  assert 0.8 < runner.info()["xla_flops_per_step"] / analytic < 2.0
+
+
 def test_torch_side_runs():
   pytest.importorskip("torch")
   runner = bench.TorchRunner(2, 16, threads=1, **TINY)
@@ -48,6 +63,60 @@ def test_torch_side_runs():
   assert sum(p.numel() for p in netd.parameters()) == 2_765_568
 
 
+def _torch_critic_with_flax_params(params, resolution, width):
+  import torch
+  _, netd = bench.torch_dcgan(resolution, 3, width, 8, "layer")
+  convs = [m for m in netd if isinstance(m, torch.nn.Conv2d)]
+  norms = [m for m in netd if isinstance(m, torch.nn.LayerNorm)]
+  assert len(convs) == len([k for k in params if k.startswith("Conv")])
+  assert len(norms) == len([k for k in params if k.startswith("LayerNorm")])
+  with torch.no_grad():
+    for i, m in enumerate(convs):  # (kh, kw, in, out) -> (out, in, kh, kw)
+      kernel = np.asarray(params[f"Conv_{i}"]["kernel"])
+      m.weight.copy_(torch.tensor(kernel.transpose(3, 2, 0, 1)))
+    for i, m in enumerate(norms):
+      m.weight.copy_(torch.tensor(np.asarray(params[f"LayerNorm_{i}"]["scale"])))
+      m.bias.copy_(torch.tensor(np.asarray(params[f"LayerNorm_{i}"]["bias"])))
+  return netd
+
+
+def test_torch_wgan_gp_side_runs_with_ganjax_critic():
+  torch = pytest.importorskip("torch")
+  runner = bench.TorchWganGpRunner(2, 16, threads=1, **TINY)
+  assert tuple(runner.real.shape) == (5, 2, 3, 16, 16)
+  assert all(runner.step() > 0 for _ in range(2))
+  step_count = lambda opt: int(next(iter(opt.state.values()))["step"])  # noqa: E731
+  assert step_count(runner.opt_d) == 10 and step_count(runner.opt_g) == 2
+  assert all(p.requires_grad for p in runner.netd.parameters())
+  # The critic's parameters are ganjax's, and with them it computes what ganjax's does:
+  # logits and the input gradient the penalty takes (flax's LayerNorm is per pixel, over
+  # the channels; normalising over (C, H, W) would fail this).
+  for resolution, width in [(64, 64), (16, 4)]:
+    critic = dcgan.DCGANDiscriminator(resolution=resolution, width=width,
+                                      normalization="layer")
+    x = _normal(1, (3, resolution, resolution, 3))
+    if resolution == 64:  # Shapes only: the parameter count at the benchmark's size.
+      shapes = jax.eval_shape(lambda: critic.init(jax.random.key(0), x, train=False))
+      _, netd = bench.torch_dcgan(64, 3, 64, 100, "layer")
+      assert sum(p.numel() for p in netd.parameters()) == sum(
+          int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
+      continue
+    params = critic.init(jax.random.key(0), x, train=False)["params"]
+    params = jax.tree.map(lambda p: p + _normal(2, p.shape, 0.1), params)
+    netd = _torch_critic_with_flax_params(params, resolution, width)
+
+    def apply(x):
+      return critic.apply({"params": params}, x, train=False)
+
+    logits, grad = apply(x), jax.grad(lambda x: jnp.sum(apply(x)))(x)
+    xt = torch.tensor(np.asarray(x).transpose(0, 3, 1, 2), requires_grad=True)
+    logits_t = netd(xt).view(-1)
+    (grad_t,) = torch.autograd.grad(logits_t.sum(), xt)
+    np.testing.assert_allclose(logits_t.detach().numpy(), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grad_t.numpy().transpose(0, 2, 3, 1), grad, rtol=1e-4,
+                               atol=1e-5 * float(jnp.max(jnp.abs(grad))))
+
+
 def test_flops_count_of_the_64x64_dcgan():
   # G forward 209 MFLOP and D forward 207 MFLOP per image; see dcgan_flops' docstring.
   assert bench.dcgan_flops(64, 64) == 145_575_903_232
@@ -56,15 +125,32 @@ def test_flops_count_of_the_64x64_dcgan():
     bench.dcgan_flops(1, 48)
 
 
-def test_command_line_prints_one_json_line_per_framework():
-  cmd = [sys.executable, "-m", "benchmarks.dcgan", "--framework=ganjax", "--batch=2",
-         "--resolution=16", "--width=4", "--latent_dim=8", "--steps=1", "--warmup=0",
-         "--no-matmul_peak"]
-  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+def test_flops_count_of_the_64x64_wgan_gp():
+  assert bench.wgan_gp_flops(64, 64) == 911_495_659_520
+  assert bench.iteration_flops("wgan_gp", 64, 64) == bench.wgan_gp_flops(64, 64)
+  assert bench.iteration_flops("dcgan", 64, 64) == bench.dcgan_flops(64, 64)
+  # With one critic update, WGAN-GP is the DCGAN iteration plus the penalty: D at x_hat,
+  # its input gradient, and both differentiated in D's params (6 F_D - F_D1).
+  _, macs_d = bench.conv_macs(64)
+  penalty = 64 * (6 * 2 * sum(macs_d) - 2 * macs_d[0])
+  assert bench.wgan_gp_flops(64, 64, d_steps=1) == bench.dcgan_flops(64, 64) + penalty
+
+
+@pytest.mark.parametrize("recipe,d_steps", [("dcgan", 1), ("wgan_gp", 5)])
+def test_command_line_prints_one_json_line_per_framework(recipe, d_steps):
+  cmd = [sys.executable, "-m", "benchmarks.dcgan", f"--recipe={recipe}", "--framework=ganjax",
+         "--batch=2", "--resolution=16", "--width=4", "--latent_dim=8", "--steps=1",
+         "--warmup=0", "--no-matmul_peak"]
+  # Behaviour, not speed: the worker compiles as the tests do (see conftest.py).
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   (line,) = out.stdout.strip().splitlines()
   rec = json.loads(line)
   assert rec["framework"] == "ganjax" and rec["batch"] == 2 and rec["resolution"] == 16
+  assert rec["recipe"] == recipe and rec["d_steps"] == d_steps
+  assert rec["img_per_s"] == pytest.approx(d_steps * 2 / rec["step_s_median"], rel=0.02)
+  assert rec["flops_per_step"] == bench.iteration_flops(recipe, 2, 16, **TINY)
   for key in ("img_per_s", "step_s_median", "first_step_s", "peak_rss_mb", "gflops_per_s",
               "fraction_of_peak"):
     assert rec[key] > 0, key

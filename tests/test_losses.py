@@ -383,3 +383,16 @@ def test_get_loss_pair_errors():
         losses.get_loss_pair("non_saturating", real_label=0.9)
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         losses.get_loss_pair("minimax", label_smoothing=1.5)
+
+
+def test_the_readme_snippet_runs_as_written():
+  import os
+  import re
+  readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "README.md")).read()
+  snippet = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "from ganjax import losses" in block)
+  scope = {}
+  exec(snippet, scope)  # noqa: S102  (the README's own code)
+  for name in ("d_loss", "g_loss", "gp"):
+    assert scope[name].shape == () and bool(jnp.isfinite(scope[name]))
