@@ -11,7 +11,7 @@ BCE-with-logits and Adam (2e-4, beta1 0.5) on a fixed batch of random "real" ima
 One iteration is what PyTorch's example does per batch: a D step on real and fake
 (fake generated once, detached) and a G step that reuses the same fake. On the ganjax
 side that is `ganjax.train.create_state` and `ganjax.train.build_step`
-(`steps.adversarial_step`), jit-compiled with the state donated, as `train_and_evaluate`
+(`ganjax.families.gan.adversarial_step`), jit-compiled with the state donated, as `train_and_evaluate`
 runs them.
 
 `--recipe=wgan_gp` times one WGAN-GP iteration instead (Gulrajani et al. 2017, Algorithm

@@ -3,6 +3,7 @@
   python -m benchmarks.families                          # every config in experiments/configs
   python -m benchmarks.families --configs=wgan,wgan_gp --steps=20
   python -m benchmarks.families --cache                  # warm: JAX's compilation cache on
+  python -m benchmarks.families --configs=dcgan --override=d_steps=5 --override=resolution=64
 
 Each config (`experiments/configs/<name>.py`, its default variant: the offline digits or
 the 2-D mixture) runs in its own worker process, one after the other: the worker builds
@@ -25,6 +26,7 @@ step that became many times slower (issue 17: WGAN's critic loop, 60x) shows up 
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import json
 import os
@@ -44,8 +46,9 @@ def config_names() -> list[str]:
   return sorted(n for n in names if n not in ("__init__", "common"))
 
 
-def worker(name: str, steps: int, warmup: int, cache_dir: str | None) -> dict:
-  """Runs in its own process: times config `name`'s step."""
+def worker(name: str, steps: int, warmup: int, cache_dir: str | None,
+           overrides: list[str] = ()) -> dict:
+  """Runs in its own process: times config `name`'s step (with `key=value` overrides)."""
   t0 = time.time()
   from ganjax import compilation_cache, xla_cpu
   xla_cpu.apply()
@@ -58,6 +61,9 @@ def worker(name: str, steps: int, warmup: int, cache_dir: str | None) -> dict:
   t_import = time.time()
 
   config = importlib.import_module(f"experiments.configs.{name}").get_config()
+  for item in overrides:
+    key, value = item.split("=", 1)
+    config[key] = value if isinstance(config[key], str) else ast.literal_eval(value)
   family = families.of(config)
   family.check_config(config)
   mesh = parallel.make_mesh()
@@ -102,7 +108,7 @@ def worker(name: str, steps: int, warmup: int, cache_dir: str | None) -> dict:
       "init_s": round(t_init - t_data, 2), "compile_s": round(t_compile - t_init, 2),
       "first_run_s": round(t_first - t_compile, 2),
       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-      "losses_finite": bool(finite), "cache": bool(cache_dir),
+      "losses_finite": bool(finite), "cache": bool(cache_dir), "overrides": list(overrides),
   }
 
 
@@ -139,6 +145,8 @@ def parse_args(argv=None):
   p.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
   p.add_argument("--cache", action="store_true", help="use JAX's persistent compilation cache")
   p.add_argument("--cache_dir", default=os.path.expanduser("~/.cache/ganjax/benchmark_jax"))
+  p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                 help="set a config field in every config (repeatable), e.g. d_steps=5")
   p.add_argument("--timeout", type=int, default=900, help="seconds per config")
   p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
@@ -147,6 +155,8 @@ def parse_args(argv=None):
   unknown = sorted(set(args.names) - set(known))
   if unknown:
     p.error(f"unknown config {', '.join(unknown)}; valid: {', '.join(known)}")
+  if any("=" not in o for o in args.override):
+    p.error("--override takes KEY=VALUE")
   if args.steps < 1 or args.warmup < 0:
     p.error("need --steps >= 1 and --warmup >= 0")
   return args
@@ -156,13 +166,15 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   cache_dir = args.cache_dir if args.cache else None
   if args._worker:
-    print(json.dumps(worker(args._worker, args.steps, args.warmup, cache_dir)), flush=True)
+    print(json.dumps(worker(args._worker, args.steps, args.warmup, cache_dir, args.override)),
+          flush=True)
     return 0
   rows = []
   for name in args.names:
     cmd = [sys.executable, "-m", "benchmarks.families", f"--_worker={name}",
            f"--steps={args.steps}", f"--warmup={args.warmup}", f"--cache_dir={args.cache_dir}"]
     cmd += ["--cache"] if args.cache else []
+    cmd += [f"--override={o}" for o in args.override]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     try:
       out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,

@@ -225,3 +225,24 @@ def test_dcgan_initializers_draw_what_flax_draws():
                                   nn.initializers.normal(0.02)(key, shape))
     np.testing.assert_array_equal(dcgan.scale_init(key, shape),
                                   1.0 + 0.02 * jax.random.normal(key, shape))
+
+
+# --------------------------------------------------------------------------- every family
+
+
+def test_the_family_benchmark_covers_every_config_and_reports_one_row_each(
+    monkeypatch, capsys, data_dir):
+  from benchmarks import families as fam_bench
+  names = fam_bench.config_names()
+  assert {"gan", "dcgan", "lsgan", "wgan", "wgan_gp", "cgan", "acgan", "sgan",
+          "mixture"} <= set(names)
+  with pytest.raises(SystemExit):
+    fam_bench.parse_args(["--configs=pix2pox"])
+  monkeypatch.setenv("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
+  assert fam_bench.main(["--configs=mixture", "--steps=1", "--warmup=0",
+                         "--override=d_steps=2", "--override=hidden=(8, 8)"]) == 0
+  out = capsys.readouterr().out.splitlines()
+  row = json.loads(out[0])
+  assert row["config"] == "mixture" and row["d_steps"] == 2 and row["steps_per_s"] > 0
+  assert row["first_step_s"] >= row["compile_s"] > 0 and row["peak_rss_mb"] > 0
+  assert row["losses_finite"] and out[1].startswith("| config | family |")
