@@ -47,14 +47,21 @@ def main(name: str):
     from ganjax import train
     from ganjax.checkpoint import CheckpointError
     from ganjax.data import DatasetNotFoundError
+    from ganjax.interrupts import Interrupted
+    from ganjax.workdir_lock import WorkdirBusyError
     config = flags.FLAGS.config
     workdir = flags.FLAGS.workdir or os.path.join("workdirs", f"{name}_{config.dataset}")
     logging.info("config:\n%s", config)
     try:
       train.train_and_evaluate(config, workdir)
-    except (train.ConfigError, DatasetNotFoundError, CheckpointError) as e:
+    except (train.ConfigError, DatasetNotFoundError, CheckpointError, WorkdirBusyError) as e:
       # A user error: one clear line, no traceback.
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
+    except (Interrupted, train.Diverged) as e:
+      # Stopped on a signal (exit 128 + its number, as a shell reports a killed process)
+      # or on divergence (exit 3), the good checkpoints kept: one line.
+      print(f"{'error' if isinstance(e, train.Diverged) else 'stopped'}: {e}", file=sys.stderr)
+      sys.exit(e.exit_code)
 
   app.run(run)

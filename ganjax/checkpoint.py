@@ -32,6 +32,10 @@ class Checkpointer:
   def all_steps(self):
     return self._manager.all_steps()
 
+  def due(self, step: int) -> bool:
+    """Whether `step` is one to checkpoint (a multiple of `save_every`)."""
+    return step % self.save_every == 0
+
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Saves when `step` is a multiple of `save_every` (or `force`); returns whether it saved."""
     if not force and step % self.save_every:

@@ -9,6 +9,7 @@ import ml_collections
 from ganjax import families
 from ganjax.checkpoint import CheckpointError, Checkpointer
 from ganjax.config import from_saved
+from ganjax.state import all_finite
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -29,4 +30,7 @@ def load_trained(workdir: str, step: int | None = None):
   target = families.of(config).create_state(config, jax.random.key(0))
   state = ckpt.restore(target, step)
   ckpt.close()
+  if not bool(jax.jit(all_finite)(state)):
+    raise CheckpointError(f"the checkpoint of step {int(state.step)} in {ckpt.directory} "
+                          f"holds non-finite values: that run diverged")
   return config, state

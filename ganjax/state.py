@@ -81,3 +81,11 @@ def update_ema(ema_params, params, decay: float):
 def count_params(params) -> int:
   """Number of scalars in a params pytree."""
   return sum(x.size for x in jax.tree.leaves(params))
+
+
+def all_finite(tree) -> jax.Array:
+  """Whether every floating-point value in a pytree is finite (a scalar bool array)."""
+  leaves = [x for x in jax.tree.leaves(tree)
+            if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves \
+      else jnp.asarray(True)

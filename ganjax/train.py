@@ -10,6 +10,7 @@ every scalar the step returns, counts the parameters of every network in the
 state and checkpoints the whole state pytree.
 """
 
+import contextlib
 import functools
 import itertools
 import json
@@ -20,10 +21,17 @@ import jax
 import numpy as np
 from absl import logging
 
-from ganjax import families, parallel
+from ganjax import families, parallel, workdir_lock
 from ganjax.checkpoint import Checkpointer
 from ganjax.config import ConfigError  # noqa: F401  (raised here; entry points catch it)
-from ganjax.state import NetState
+from ganjax.interrupts import Interrupted, StopRequests
+from ganjax.state import NetState, all_finite
+
+
+class Diverged(RuntimeError):
+  """The losses or the state became non-finite; no non-finite checkpoint was written."""
+
+  exit_code = 3
 
 # --------------------------------------------------------------------------- build
 # What the loop, `sample`, `evaluate` and `restore` need, from the config's family.
@@ -155,6 +163,10 @@ def _fetch(tree):
   return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
 
 
+def _newest(ckpt, saved: int) -> str:
+  return f"the checkpoint of step {saved} in {ckpt.directory}" if saved else "none"
+
+
 def _eta(seconds: float) -> str:
   m, s = divmod(int(seconds), 60)
   h, m = divmod(m, 60)
@@ -192,16 +204,20 @@ def train_and_evaluate(config, workdir: str):
   logging.info("%s, %d devices", ", ".join(
       f"{name}: {n} params" for name, n in count_parameters(state).items()), mesh.devices.size)
 
-  # Checkpoint and resume.
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"),
-                      save_every=config.checkpoint_every, keep=config.keep_checkpoints)
-  try:
-    return _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch)
-  finally:
-    ckpt.close()  # Also on errors: Orbax must finish its writes before exit.
+  # One live run per work directory (process 0 speaks for all), then checkpoint and resume.
+  lock = workdir_lock.hold(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+  with lock:
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"),
+                        save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+    try:
+      with StopRequests() as stop:
+        return _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng,
+                           local_batch, stop)
+    finally:
+      ckpt.close()  # Also on errors: Orbax must finish its writes before exit.
 
 
-def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch):
+def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch, stop):
   family = families.of(config)
   start = 0
   if ckpt.latest_step() is not None:
@@ -230,37 +246,61 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
     if path:
       logging.info("wrote %s", path)
 
+  finite = jax.jit(all_finite)
+  saved = start  # The step of the newest checkpoint (0: none yet).
+
+  def save(step):
+    """Checkpoints `state` unless it is non-finite: a diverged run never rotates out the
+    last good checkpoint."""
+    nonlocal saved
+    if not bool(_fetch(finite(state))):
+      raise Diverged(f"training diverged: non-finite parameters or optimizer state at step "
+                     f"{step}; no checkpoint was written from it, the newest is "
+                     f"{_newest(ckpt, saved)} (lower the learning rates, then rerun)")
+    ckpt.save(step, state, force=True)
+    saved = step
+
   t_last, step_last, t_start = time.time(), start, time.time()
-  try:
-    for step in range(start + 1, config.num_steps + 1):
-      batch = next(batches, None)
-      if batch is None:
-        raise RuntimeError(f"dataset {config.dataset!r} ran out of batches")
-      state, metrics = step_fn(state, parallel.put_batch(batch, mesh, 1), step_rng)
-      if step == start + 1:
-        jax.block_until_ready(state)
-        logging.info("first step (compile included) took %.1f s", time.time() - t_start)
-        t_last, step_last = time.time(), step
-      if step % config.log_every == 0 or step == config.num_steps:
-        scalars = {k: float(v) for k, v in _fetch(metrics).items()}
-        now = time.time()
-        sps = (step - step_last) / max(now - t_last, 1e-9) if step > step_last else 0.0
-        t_last, step_last = now, step
-        scalars["steps_per_sec"] = sps
-        outputs.scalars(step, scalars)
-        logging.info("%s", progress_line(step, config.num_steps, scalars))
-      if step % config.sample_every == 0 and step != config.num_steps:
-        emit_samples(step)
-      ckpt.save(step, state)
-  except KeyboardInterrupt:
-    # Keep what was trained: save the last finished step, then stop.
-    logging.warning("interrupted: saving the checkpoint of step %d", int(_fetch(state.step)))
-    ckpt.save(int(_fetch(state.step)), state, force=True)
-    raise
+  step = start
+  for step in range(start + 1, config.num_steps + 1):
+    if stop.requested:  # A signal arrived during the last step, save or sample: stop here.
+      break
+    batch = next(batches, None)
+    if batch is None:
+      raise RuntimeError(f"dataset {config.dataset!r} ran out of batches")
+    state, metrics = step_fn(state, parallel.put_batch(batch, mesh, 1), step_rng)
+    if step == start + 1:
+      jax.block_until_ready(state)
+      logging.info("first step (compile included) took %.1f s", time.time() - t_start)
+      t_last, step_last = time.time(), step
+    if step % config.log_every == 0 or step == config.num_steps:
+      scalars = {k: float(v) for k, v in _fetch(metrics).items()}
+      now = time.time()
+      sps = (step - step_last) / max(now - t_last, 1e-9) if step > step_last else 0.0
+      t_last, step_last = now, step
+      scalars["steps_per_sec"] = sps
+      outputs.scalars(step, scalars)
+      logging.info("%s", progress_line(step, config.num_steps, scalars))
+      bad = sorted(k for k, v in scalars.items() if not np.isfinite(v))
+      if bad:
+        raise Diverged(f"training diverged: {', '.join(bad)} non-finite at step {step}; no "
+                       f"checkpoint was written from it, the newest is "
+                       f"{_newest(ckpt, saved)} (lower the learning rates, then rerun)")
+    if step % config.sample_every == 0 and step != config.num_steps:
+      emit_samples(step)
+    if ckpt.due(step):
+      save(step)
+  else:
+    step = None  # Ran to the end.
+  if step is not None:  # Stopped by a signal before `step`.
+    done = int(_fetch(state.step))
+    if done != saved:
+      save(done)
+    raise Interrupted(stop.requested, done, saved=done > 0)
 
   final = int(_fetch(state.step))
-  if final not in ckpt.all_steps():
-    ckpt.save(final, state, force=True)
+  if final != saved:
+    save(final)
   emit_samples(final)
   family.finish(config, workdir, state, sampler, sample_rng)
   logging.info("done: step %d in %s", final, workdir)

@@ -1,0 +1,143 @@
+"""Training that survives signals, divergence and a second run on the same work directory."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from ganjax import train, workdir_lock
+from ganjax.checkpoint import CheckpointError
+from ganjax.interrupts import Interrupted, StopRequests
+from ganjax.restore import load_trained
+from experiments.configs import gan
+from conftest import shrink
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _steps(workdir):
+  return sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints")) if s.isdigit())
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def test_a_signal_only_records_itself_and_a_second_one_acts():
+  with StopRequests() as stop:
+    os.kill(os.getpid(), signal.SIGINT)
+    assert stop.requested == signal.SIGINT  # No KeyboardInterrupt inside the block.
+    with pytest.raises(KeyboardInterrupt):
+      os.kill(os.getpid(), signal.SIGINT)  # The second one: Python's own handler.
+  assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_stop_request_saves_the_last_complete_step_and_resumes_exactly(
+    tmp_path, data_dir, monkeypatch):
+  c = shrink(gan.get_config(), data_dir, num_steps=6, checkpoint_every=100, log_every=100,
+             sample_every=100)
+  full = train.train_and_evaluate(shrink(gan.get_config(), data_dir, num_steps=6),
+                                  str(tmp_path / "full"))
+  # SIGTERM arrives during step 3 (here: raised from inside the input pipeline).
+  real_batches = train.input_batches
+
+  def batches(config, **kwargs):
+    for i, b in enumerate(real_batches(config, **kwargs)):
+      if i == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+      yield b
+
+  monkeypatch.setattr(train, "input_batches", batches)
+  with pytest.raises(Interrupted) as e:
+    train.train_and_evaluate(c, str(tmp_path / "cut"))
+  assert (e.value.step, e.value.saved, e.value.exit_code) == (3, True, 143)
+  assert str(e.value) == ("stopped by SIGTERM: saved the checkpoint of step 3; rerun the same "
+                          "command to resume")
+  assert _steps(tmp_path / "cut") == [3]
+  monkeypatch.setattr(train, "input_batches", real_batches)
+  resumed = train.train_and_evaluate(c, str(tmp_path / "cut"))
+  for a, b in zip(jax.tree.leaves(jax.device_get(full)), jax.tree.leaves(jax.device_get(resumed))):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sigterm_to_the_cli_saves_and_exits_143_in_one_line(tmp_path, data_dir):
+  workdir = str(tmp_path / "run")
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu",
+             GANJAX_COMPILATION_CACHE="0")
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "experiments.gan", "--config=experiments/configs/gan.py",
+       f"--workdir={workdir}", f"--config.data_dir={data_dir}", "--config.num_steps=100000",
+       "--config.log_every=10", "--config.checkpoint_every=100000", "--config.batch_size=8",
+       "--config.hidden=(16,)", "--config.latent_dim=8"],
+      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while time.time() < deadline and not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 143, err[-2000:]
+  lines = [l for l in err.splitlines() if l.startswith("stopped:")]
+  assert len(lines) == 1 and "stopped by SIGTERM: saved the checkpoint of step" in lines[0]
+  assert "Traceback" not in err
+  step = int(lines[0].split("step ")[1].split(";")[0])
+  assert _steps(workdir) == [step] and step >= 10
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+def test_divergence_stops_naming_the_step_and_keeps_the_good_checkpoints(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  c = shrink(gan.get_config(), data_dir, num_steps=4, checkpoint_every=2, log_every=1)
+  train.train_and_evaluate(c, workdir)  # Steps 2 and 4: good.
+  c.num_steps, c.keep_checkpoints = 20, 2
+  c.optimizer.g_learning_rate = c.optimizer.d_learning_rate = 1e30
+  with pytest.raises(train.Diverged, match=r"^training diverged: .* non-finite at step \d+; no "
+                     r"checkpoint was written from it, the newest is the checkpoint of step "):
+    train.train_and_evaluate(c, workdir)
+  _, state = load_trained(workdir)  # The newest checkpoint is finite, and loads.
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(jax.device_get(state)))
+
+
+def test_a_non_finite_checkpoint_is_refused_by_sample_and_evaluate(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  c = shrink(gan.get_config(), data_dir, num_steps=2, checkpoint_every=2)
+  state = train.train_and_evaluate(c, workdir)
+  from ganjax.checkpoint import Checkpointer
+  poisoned = state.replace(step=state.step + 1, generator=state.generator.replace(
+      params=jax.tree.map(lambda x: x * np.nan, state.generator.params)))
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=1)
+  ckpt.save(3, poisoned, force=True)
+  ckpt.close()
+  with pytest.raises(CheckpointError, match="step 3 .* non-finite values: that run diverged"):
+    load_trained(workdir)
+
+
+# --------------------------------------------------------------------------- one run per dir
+
+
+def test_a_work_directory_holds_one_live_run(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  c = shrink(gan.get_config(), data_dir, num_steps=2)
+  with workdir_lock.hold(workdir):  # A live run (this very process) holds it.
+    with pytest.raises(workdir_lock.WorkdirBusyError, match="already in use"):
+      train.train_and_evaluate(c, workdir)
+  other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    with open(os.path.join(workdir, "lock"), "w") as f:
+      json.dump({"pid": other.pid, "host": socket.gethostname(), "started": "then"}, f)
+    with pytest.raises(workdir_lock.WorkdirBusyError,
+                       match=rf"in use by process {other.pid} on .* delete .*lock"):
+      train.train_and_evaluate(c, workdir)
+  finally:
+    other.kill()
+    other.wait()
+  # Now the lock's process is dead: a stale lock is taken over, and released at the end.
+  assert int(train.train_and_evaluate(c, workdir).step) == 2
+  assert not os.path.exists(os.path.join(workdir, "lock"))
