@@ -5,6 +5,7 @@
 """
 
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,9 +28,12 @@ def setup_process() -> None:
 def main(name: str):
   """Defines the flags of entry point `name` and runs it."""
   setup_process()
-  config_flags.DEFINE_config_file(
-      "config", f"experiments/configs/{name}.py",
-      "Config file, optionally with a variant: path.py:variant.", lock_config=True)
+  try:  # ml_collections already reads --config.key=value overrides here.
+    config_flags.DEFINE_config_file(
+        "config", f"experiments/configs/{name}.py",
+        "Config file, optionally with a variant: path.py:variant.", lock_config=True)
+  except Exception as e:  # noqa: BLE001  (an unknown key, a bad value: the user's input)
+    _usage_error(e)
   flags.DEFINE_string("workdir", None,
                       f"Work directory for checkpoints, samples and metrics "
                       f"(default: workdirs/{name}_<dataset>).")
@@ -64,4 +68,28 @@ def main(name: str):
       print(f"{'error' if isinstance(e, train.Diverged) else 'stopped'}: {e}", file=sys.stderr)
       sys.exit(e.exit_code)
 
-  app.run(run)
+  app.run(run, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with a bad flag, config key or variant as one line and exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # noqa: BLE001  (flags.Error, or a config file's own error)
+    _usage_error(e)
+
+
+def _usage_error(e: Exception):
+  """One line on stderr, exit 2: the error of a flag, config key or variant the user gave."""
+  text = str(e.args[0]) if e.args else str(e)
+  text = text.replace("\\n", "\n").replace("\\'", "'")
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if any(line.startswith("Traceback") for line in lines):
+    # A config file raised: its own message is the last line, after the exception's name.
+    message = re.sub(r"^[\w.]+: ", "", lines[-1])
+  elif isinstance(e, (KeyError, AttributeError)):  # ml_collections on an unknown key.
+    message = "unknown config key " + "; ".join(line.strip("'") for line in lines)
+  else:
+    message = " ".join(lines) or type(e).__name__
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
