@@ -68,7 +68,7 @@ def test_importing_ganjax_leaves_xla_flags_alone_and_the_entry_points_set_them()
               "print(os.environ.get('XLA_FLAGS', 'unset'))") == "unset"
   # An entry point sets the flag (and the cache) before it parses its flags.
   flags = _run("import os; from absl import app; "
-               "app.run = lambda main: print(os.environ.get('XLA_FLAGS', 'unset')); "
+               "app.run = lambda main, **kw: print(os.environ.get('XLA_FLAGS', 'unset')); "
                "from experiments import launch; launch.main('dcgan')",
                GANJAX_COMPILATION_CACHE="0")
   assert flags == xla_cpu.FLAG
