@@ -196,9 +196,8 @@ class Context:
     def default():
       if self.options.num_samples:
         return int(self.options.num_samples)
-      if self.family.num_eval_samples(self.config):
-        return self.family.num_eval_samples(self.config)
-      return min(DEFAULT_NUM_SAMPLES, self.dataset_info().num_examples[self.train_split])
+      return self.family.num_eval_samples(self.config) or min(
+          DEFAULT_NUM_SAMPLES, self.dataset_info().num_examples[self.train_split])
     return self.cached("num_samples", default)
 
   # Samples.

@@ -52,3 +52,8 @@ def put_batch(batch, mesh: Mesh, batch_axis: int = 0):
     return jax.make_array_from_process_local_data(sharding, x, tuple(global_shape))
 
   return jax.tree.map(put, batch)
+
+
+def fetch(tree):
+  """Replicated jax.Arrays -> numpy, on every process (each reads its own local copy)."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)

@@ -122,12 +122,13 @@ def latent_inputs(latent_dim: int):
   """The loop's `generator_inputs` of an unconditional generator: z ~ N(0, I)."""
 
   def inputs(key, minibatch):
-    return sample_latent(key, _batch_size(minibatch), latent_dim), {}
+    return sample_latent(key, batch_size_of(minibatch), latent_dim), {}
 
   return inputs
 
 
-def _batch_size(minibatch) -> int:
+def batch_size_of(minibatch) -> int:
+  """B of a minibatch dict whose features are all (B, ...)."""
   return jax.tree.leaves(minibatch)[0].shape[0]
 
 

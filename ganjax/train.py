@@ -158,11 +158,6 @@ class Outputs:
     return path
 
 
-def _fetch(tree):
-  """Replicated device arrays -> numpy, on every process."""
-  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
-
-
 def _newest(ckpt, saved: int) -> str:
   return f"the checkpoint of step {saved} in {ckpt.directory}" if saved else "none"
 
@@ -222,7 +217,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   start = 0
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
-    start = int(_fetch(state.step))
+    start = int(parallel.fetch(state.step))
     logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
   # Only now, with the checkpoint known to fit this config, may the config be recorded:
   # a failed resume must leave the work directory as it was.
@@ -242,7 +237,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   outputs = Outputs(workdir, family)
 
   def emit_samples(step):
-    path = outputs.samples(config, step, _fetch(sampler(state, *sample_args)), ncols=grid_cols)
+    path = outputs.samples(config, step, parallel.fetch(sampler(state, *sample_args)), ncols=grid_cols)
     if path:
       logging.info("wrote %s", path)
 
@@ -253,7 +248,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
     """Checkpoints `state` unless it is non-finite: a diverged run never rotates out the
     last good checkpoint."""
     nonlocal saved
-    if not bool(_fetch(finite(state))):
+    if not bool(parallel.fetch(finite(state))):
       raise Diverged(f"training diverged: non-finite parameters or optimizer state at step "
                      f"{step}; no checkpoint was written from it, the newest is "
                      f"{_newest(ckpt, saved)} (lower the learning rates, then rerun)")
@@ -274,7 +269,7 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
       logging.info("first step (compile included) took %.1f s", time.time() - t_start)
       t_last, step_last = time.time(), step
     if step % config.log_every == 0 or step == config.num_steps:
-      scalars = {k: float(v) for k, v in _fetch(metrics).items()}
+      scalars = {k: float(v) for k, v in parallel.fetch(metrics).items()}
       now = time.time()
       sps = (step - step_last) / max(now - t_last, 1e-9) if step > step_last else 0.0
       t_last, step_last = now, step
@@ -293,12 +288,12 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
   else:
     step = None  # Ran to the end.
   if step is not None:  # Stopped by a signal before `step`.
-    done = int(_fetch(state.step))
+    done = int(parallel.fetch(state.step))
     if done != saved:
       save(done)
     raise Interrupted(stop.requested, done, saved=done > 0)
 
-  final = int(_fetch(state.step))
+  final = int(parallel.fetch(state.step))
   if final != saved:
     save(final)
   emit_samples(final)

@@ -1,7 +1,6 @@
 """The family registry: one file per family, configs by family, saved runs of older versions,
 and a loop that serves any family's state and batches."""
 
-import io
 import json
 import os
 import sys

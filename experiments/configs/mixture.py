@@ -28,11 +28,7 @@ VARIANTS = ("ring", "grid")
 def get_config(arg=None):
   variant = common.parse_variant(arg, VARIANTS)
   c = common.base_config("mixture")
-  c.dataset = variant
-  c.model = "mlp"
-  c.hidden = (128, 128, 128)
-  c.latent_dim = 2
-  c.loss = "non_saturating"
+  c.dataset = variant  # The family's defaults: MLPs of 3 x 128, a 2-d latent.
   c.batch_size = 256
   # Tuned on ring and grid (seed 0, then seeds 1-2): a 2-d latent, as the data, and D
   # learning twice as fast as G (the two time-scale rule, Heusel et al. 2017) covered all

@@ -55,7 +55,7 @@ def conditional_inputs(latent_dim: int, num_classes: int):
   """The loop's `generator_inputs`: z ~ N(0, I) and uniformly drawn labels."""
 
   def inputs(key, minibatch):
-    n = jax.tree.leaves(minibatch)[0].shape[0]
+    n = steps.batch_size_of(minibatch)
     z_key, y_key = jax.random.split(key)
     return (steps.sample_latent(z_key, n, latent_dim),
             {"labels": base.sample_labels(y_key, n, num_classes)})

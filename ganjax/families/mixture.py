@@ -8,18 +8,12 @@ written to eval.json at the end of every run and in `evaluate`.
 """
 
 import jax
-import numpy as np
 from absl import logging
 
-from ganjax import mixture, steps
+from ganjax import mixture, parallel, steps
 from ganjax.config import ConfigError
 from ganjax.families import base
 from ganjax.families.gan import GAN
-
-
-def _fetch(tree):
-  """Replicated device arrays -> numpy, on every process."""
-  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
 
 
 def mixture_section(ctx) -> dict:
@@ -66,10 +60,10 @@ class Mixture(GAN):
     """eval.json and eval.png: the mode metrics of 2,500 samples."""
     z = steps.sample_latent(jax.random.fold_in(rng, 1), mixture.NUM_EVAL_SAMPLES,
                             config.latent_dim)
-    samples = _fetch(sampler(state, z))
+    samples = parallel.fetch(sampler(state, z))
     if jax.process_index() == 0:
       metrics = mixture.write_evaluation(workdir, config.dataset, samples,
-                                         step=int(_fetch(state.step)))
+                                         step=int(parallel.fetch(state.step)))
       logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
                    metrics["modes_covered"], metrics["num_modes"],
                    metrics["high_quality_fraction"], metrics["reverse_kl"])
