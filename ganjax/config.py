@@ -23,7 +23,7 @@ def _loop_fields() -> dict:
       # Optimizers (ganjax.families.base.build_optimizers).
       optimizer=ml_collections.ConfigDict(dict(
           name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999,
-          schedule="constant")),    # learning rates: constant | linear (decay to 0 at num_steps)
+          schedule="constant")),    # constant | linear (to 0 at num_steps) | constant_then_linear
       d_steps=1,                    # discriminator updates per generator update
       ema_decay=0.0,                # > 0 keeps an EMA of the generator for samples (e.g. 0.999)
       # Data.

@@ -156,12 +156,15 @@ class Context:
   # Data.
   @property
   def has_images(self) -> bool:
-    """Whether the family's samples are images (the image sections apply)."""
-    return self.family.image_samples
+    """Whether G draws images from z (the image sections apply)."""
+    return self.family.image_samples and self.family.samples_from_z
 
   def require_images(self):
-    if not self.has_images:
+    if not self.family.image_samples:
       raise NotApplicable(f"family {self.family.name!r} does not generate images")
+    if not self.family.samples_from_z:
+      raise NotApplicable(f"family {self.family.name!r} translates images: its own "
+                          f"section scores them")
 
   def dataset_info(self):
     from ganjax import data

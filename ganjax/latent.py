@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ganjax.pixel_metrics import psnr  # noqa: F401  (per image; also ganjax.latent.psnr)
+
 
 METHODS = ("linear", "spherical")
 
@@ -131,13 +133,6 @@ def group_by(z, keys, wanted: Sequence) -> list:
 
 
 # --------------------------------------------------------------------------- inversion
-
-
-def psnr(a, b, *, data_range: float = 2.0):
-  """Peak signal-to-noise ratio per image (dB), images (N, ...) in a range of width data_range."""
-  a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
-  mse = jnp.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
-  return 10.0 * jnp.log10(data_range**2 / jnp.maximum(mse, 1e-12))
 
 
 @dataclasses.dataclass

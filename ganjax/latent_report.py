@@ -51,8 +51,9 @@ def latent_report(workdir: str, *, out_dir: str | None = None, seed: int = 0,
     inverted z (row 3); PSNRs over `num_inversions` images in latent.json.
   """
   config, state = load_trained(workdir)
-  if not families.of(config).image_samples:
-    raise LatentError(f"the latent tools need a family that generates images, not "
+  family = families.of(config)
+  if not (family.image_samples and family.samples_from_z):
+    raise LatentError(f"the latent tools need a family that generates images from z, not "
                       f"{config.family!r}")
   terms = parse_expression(arithmetic) if arithmetic else []
   for _, operand in terms:  # Fail before any work.

@@ -115,6 +115,11 @@ def _flatten_batch(x: Array, num_spatial: int = 2) -> tuple[Array, tuple[int, ..
 # Below this many channels on the large side, matrix products beat convolutions, whose
 # vector lanes run mostly empty (the RGB layers).
 _FEW_CHANNELS = 16
+# Maps of at most this many pixels (4x4: a U-Net's or PatchGAN's innermost layers) are
+# matrix products over the taps, gradients included: there XLA:CPU's convolution
+# gradients run at a few GFLOP/s (a 4x4 stride-1 128->256 kernel gradient at batch 16:
+# 54 ms by lax, 5 ms as products).
+_SMALL_MAP = 16
 
 
 def _pad1(x: Array) -> Array:
@@ -172,6 +177,22 @@ def _phase_conv_transpose(x: Array, kernel: Array, precision) -> Array:
       )
     rows.append(jnp.stack(cols, axis=3))  # (N, H, W, 2[s], Cout)
   # Depth-to-space by stacking and reshaping (no scatter): (N, H, 2[r], W, 2[s], C).
+  return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, kernel.shape[-1])
+
+
+def _phase_conv_transpose_by_products(x: Array, kernel: Array, precision) -> Array:
+  """T in the phase form (above), each phase one matrix product over its 4 taps (im2col)."""
+  n, h, w, c = x.shape
+  xp = _pad1(x)
+  rows = []
+  for r in (0, 1):
+    cols = []
+    for s in (0, 1):
+      taps = jnp.concatenate([xp[:, r + a : r + a + h, s + b : s + b + w]
+                              for a in (0, 1) for b in (0, 1)], axis=-1)
+      sub = kernel[r::2, s::2]  # (2[a], 2[b], Cin, Cout), in the taps' order.
+      cols.append(jnp.dot(taps, sub.reshape(4 * c, -1), precision=precision))
+    rows.append(jnp.stack(cols, axis=3))
   return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, kernel.shape[-1])
 
 
@@ -246,6 +267,8 @@ def conv_4x4_s2(x: Array, kernel: Array, precision: PrecisionLike = None) -> Arr
   """
   if x.shape[1] % 2 or x.shape[2] % 2:
     return _strided_conv(x, kernel, precision)
+  if x.shape[1] * x.shape[2] <= _SMALL_MAP:  # im2col: its autodiff is products too.
+    return _strided_conv_by_product(x, kernel, precision)
   return _conv_4x4_s2(x, kernel, precision)
 
 
@@ -282,7 +305,23 @@ def conv_transpose_4x4_s2(x: Array, kernel: Array, precision: PrecisionLike = No
   Equals ``nn.ConvTranspose(Cout, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))``
   with this (4, 4, Cin, Cout) kernel, in value and gradients (see `ConvTranspose4x4S2`).
   """
+  if x.shape[1] == x.shape[2] == 1:  # The innermost 1x1: its phase convolutions are slow.
+    return _phase_conv_transpose_by_products(x, kernel, precision)
   return _conv_transpose_4x4_s2(x, kernel, precision)
+
+
+def conv_4x4_s1(x: Array, kernel: Array, precision: PrecisionLike = None) -> Array:
+  """4x4, stride-1, pad-1 convolution (N, H, W, C) -> (N, H-1, W-1, O) (the PatchGAN's last
+  two layers). Equals ``lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)))``;
+  maps of at most _SMALL_MAP pixels are one matrix product over the 16 taps (im2col)."""
+  _, h, w, c = x.shape
+  if (h - 1) * (w - 1) > _SMALL_MAP:
+    return lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
+                                    dimension_numbers=_NHWC, precision=precision)
+  xp = _pad1(x)
+  cols = jnp.concatenate(
+      [xp[:, a : a + h - 1, b : b + w - 1] for a in range(4) for b in range(4)], axis=-1)
+  return jnp.dot(cols, kernel.reshape(16 * c, -1), precision=precision)
 
 
 class ConvTranspose4x4S2(nn.Module):
@@ -395,10 +434,25 @@ class Conv4x4S2(nn.Module):
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv_4x4_s2(x, kernel, self.precision)
+    y = self._conv(x, kernel)
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
+
+  def _conv(self, x, kernel):
+    return conv_4x4_s2(x, kernel, self.precision)
+
+
+class Conv4x4S1(Conv4x4S2):
+  """4x4, stride-1, pad-1 convolution (H, W) -> (H-1, W-1): `conv_4x4_s1` as a layer.
+
+  The same function and parameters as ``nn.Conv(features, (4, 4), padding=((1, 1), (1, 1)))``,
+  i.e. PyTorch's ``Conv2d(Cin, Cout, 4, stride=1, padding=1)``: the PatchGAN's last two
+  layers, fast on the small maps where lax's gradients are slow.
+  """
+
+  def _conv(self, x, kernel):
+    return conv_4x4_s1(x, kernel, self.precision)
 
 
 class ResizeConv(nn.Module):

@@ -31,6 +31,7 @@ FAMILIES = {
     "cgan": "ganjax.families.cgan",
     "acgan": "ganjax.families.acgan",
     "sgan": "ganjax.families.sgan",
+    "pix2pix": "ganjax.families.pix2pix",  # paired image-to-image translation
 }
 
 

@@ -34,7 +34,9 @@ class Family:
 
   name = ""
   conditional_generator = False  # Its generator takes class labels: G(z, labels).
-  image_samples = True           # Its samples are images (grids, image metrics, inversion).
+  image_samples = True           # Its samples are images (grids, TensorBoard).
+  samples_from_z = True          # G maps z to samples: the sample-quality sections of
+                                 # ganjax.evaluate and the latent tools apply.
 
   # ------------------------------------------------------------------ config
   def fields(self) -> dict:
@@ -153,11 +155,25 @@ def build_optimizers(config):
     raise ConfigError(f"unknown optimizer {o.name!r}; valid: {', '.join(OPTIMIZERS)}")
   if o.schedule == "constant":
     return make(o.g_learning_rate), make(o.d_learning_rate)
-  if o.schedule == "linear":  # Decays to 0 at num_steps: D takes d_steps updates per step.
-    return (make(optax.linear_schedule(o.g_learning_rate, 0.0, max(config.num_steps, 1))),
-            make(optax.linear_schedule(o.d_learning_rate, 0.0,
-                                       max(config.num_steps * config.d_steps, 1))))
-  raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, linear")
+  if o.schedule in SCHEDULES:  # D takes d_steps updates per generator step.
+    g_steps, d_steps = max(config.num_steps, 1), max(config.num_steps * config.d_steps, 1)
+    return (make(learning_rate_schedule(o.schedule, o.g_learning_rate, g_steps)),
+            make(learning_rate_schedule(o.schedule, o.d_learning_rate, d_steps)))
+  raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, "
+                    f"{', '.join(SCHEDULES)}")
+
+
+SCHEDULES = ("linear", "constant_then_linear")
+
+
+def learning_rate_schedule(kind: str, rate: float, num_updates: int):
+  """'linear': rate decaying linearly to 0 over num_updates; 'constant_then_linear': rate
+  for the first half, then linearly to 0 (pix2pix and CycleGAN: 100 + 100 epochs)."""
+  if kind == "linear":
+    return optax.linear_schedule(rate, 0.0, num_updates)
+  half = num_updates // 2
+  return optax.join_schedules([optax.constant_schedule(rate),
+                               optax.linear_schedule(rate, 0.0, num_updates - half)], [half])
 
 
 def build_losses(config):
