@@ -4,7 +4,9 @@ The benchmark itself is run by hand (`python -m benchmarks.dcgan`); these tests 
 its sides, for each recipe (dcgan, wgan_gp), for a step or two at a tiny size, its command
 line end to end, check that the PyTorch critic of wgan_gp computes ganjax's, and check
 that the speed rewrites it relies on (`Conv4x4S2`, `ConvTranspose4x4S2`'s custom
-gradients, the DCGAN initialisers) compute what the plain flax layers compute.
+gradients, the DCGAN initialisers) compute what the plain flax layers compute. The
+pix2pix benchmark (`python -m benchmarks.pix2pix`) runs end to end at a tiny size, and
+both of its sides have the reference's parameter counts.
 """
 
 import json
@@ -19,6 +21,7 @@ import numpy as np
 import pytest
 
 from benchmarks import dcgan as bench
+from benchmarks import pix2pix as pix2pix_bench
 from ganjax.layers import Conv4x4S2, ConvTranspose4x4S2
 from ganjax.models import dcgan
 
@@ -246,3 +249,56 @@ def test_the_family_benchmark_covers_every_config_and_reports_one_row_each(
   assert row["config"] == "mixture" and row["d_steps"] == 2 and row["steps_per_s"] > 0
   assert row["first_step_s"] >= row["compile_s"] > 0 and row["peak_rss_mb"] > 0
   assert row["losses_finite"] and out[1].startswith("| config | family |")
+
+
+# --------------------------------------------------------------------------- pix2pix
+
+# The reference's unet_256 and 70x70 PatchGAN on concat(A, B), RGB: 54.414 M and 2.769 M
+# (its log rounds to thousands; with grayscale images, 6,146 and 4,096 fewer: the
+# 54.408 M and 2.765 M of junyanz/pytorch-CycleGAN-and-pix2pix issue 1152).
+PIX2PIX_PARAMS_256 = {"g_params": 54_413_955, "d_params": 2_768_705}
+
+
+def test_pix2pix_ganjax_networks_have_the_reference_parameter_counts():
+  assert pix2pix_bench.ganjax_param_counts(256) == PIX2PIX_PARAMS_256
+
+
+def test_pix2pix_torch_transcription_has_the_reference_parameter_counts():
+  pytest.importorskip("torch")
+  assert pix2pix_bench.torch_param_counts(256) == PIX2PIX_PARAMS_256
+  # unet_64 (6 levels, one dropout block), a default setting of the benchmark.
+  assert pix2pix_bench.torch_param_counts(64) == pix2pix_bench.ganjax_param_counts(64)
+
+
+def test_pix2pix_command_line_times_both_sides_of_the_same_networks():
+  pytest.importorskip("torch")
+  cmd = [sys.executable, "-m", "benchmarks.pix2pix", "--framework=both", "--settings=2x32",
+         "--width=8", "--steps=1", "--warmup=1", "--no-matmul_peak"]
+  # Behaviour, not speed: the ganjax worker compiles as the tests do (see conftest.py).
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+  assert out.returncode == 0, out.stderr[-2000:]
+  (line,) = [l for l in out.stdout.splitlines() if l.startswith("{")]
+  rec = json.loads(line)
+  assert (rec["batch"], rec["resolution"], rec["width"]) == (2, 32, 8)
+  for framework in ("ganjax", "torch"):
+    assert rec[f"{framework}_ms"] > 0 and rec[framework]["first_step_s"] > 0, framework
+    assert rec[framework]["peak_rss_mb"] > 0 and rec[framework]["cpu_s_median"] > 0
+  assert rec["torch_over_ganjax"] == pytest.approx(rec["torch_ms"] / rec["ganjax_ms"], rel=0.01)
+  assert rec["paired_ratio_median"] > 0
+  # The same networks on both sides: the count of the reference's, from shapes.
+  counts = pix2pix_bench.torch_param_counts(32, width=8)
+  assert rec["params_match"]
+  assert rec["g_params"] == {"ganjax": counts["g_params"], "torch": counts["g_params"]}
+  assert rec["d_params"] == {"ganjax": counts["d_params"], "torch": counts["d_params"]}
+  assert "| 2x32 |" in out.stdout  # The table.
+
+
+def test_pix2pix_settings_and_missing_torch(monkeypatch, capsys):
+  assert pix2pix_bench.parse_settings("1x256,16x64") == [(1, 256), (16, 64)]
+  for bad in ("16", "16x48", "2x16", "0x64", "axb"):
+    with pytest.raises(ValueError):
+      pix2pix_bench.parse_settings(bad)
+  monkeypatch.setattr(pix2pix_bench.importlib.util, "find_spec", lambda name: None)
+  assert pix2pix_bench.main(["--framework=torch"]) == 2
+  assert "pip install torch==2.13.0" in capsys.readouterr().err

@@ -30,6 +30,8 @@ import os
 
 import numpy as np
 
+from ganjax.images import to_uint8
+
 DIGITS_TASKS = ("digits_edges", "digits_halves", "digits_superres")
 DATASETS = (*DIGITS_TASKS, "aligned")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -64,10 +66,6 @@ class Pairs:
 
 def to_float(images: np.ndarray) -> np.ndarray:
   return images.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- digits tasks

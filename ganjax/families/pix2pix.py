@@ -333,5 +333,9 @@ class Pix2Pix(base.Family):
   def evaluation_sections(self):
     return (("translation", translation_section),)
 
+  def num_eval_samples(self, config) -> int:
+    """The test split's pairs: every one is translated."""
+    return len(_pairs(config, "test"))
+
 
 FAMILY = Pix2Pix()
