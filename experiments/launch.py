@@ -49,11 +49,16 @@ def main(name: str):
     if flags.FLAGS.distributed:
       jax.distributed.initialize()
     from ganjax import train
+    config = flags.FLAGS.config
+    try:  # A bad value is one line, before anything heavy is imported or logged.
+      train.check_config(config)
+    except train.ConfigError as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
     from ganjax.checkpoint import CheckpointError
-    from ganjax.data import DatasetNotFoundError
+    from ganjax.data import DatasetNotFoundError  # TensorFlow starts here.
     from ganjax.interrupts import Interrupted
     from ganjax.workdir_lock import WorkdirBusyError
-    config = flags.FLAGS.config
     workdir = flags.FLAGS.workdir or os.path.join("workdirs", f"{name}_{config.dataset}")
     logging.info("config:\n%s", config)
     try:

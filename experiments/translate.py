@@ -21,7 +21,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from experiments import launch  # noqa: E402
 
@@ -45,7 +45,7 @@ class TranslateError(ValueError):
 
 
 def input_files(path: str) -> list[str]:
-  from ganjax.data import paired
+  from ganjax import paired
   if os.path.isdir(path):
     try:
       return paired.image_files(path)
@@ -74,17 +74,18 @@ def to_square(image, resolution: int, fit: str):
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax's INFO lines would bury the one result line.
   import numpy as np
   from PIL import Image
 
   from ganjax import images
   from ganjax.checkpoint import CheckpointError
-  from ganjax.data import paired
-  from ganjax.restore import load_trained
+  from ganjax import paired
+  from ganjax.restore import load_config, load_trained
 
   try:
     files = input_files(FLAGS.input)
-    config, state = load_trained(FLAGS.workdir)
+    config = load_config(FLAGS.workdir)  # The checkpoint only once the input is known good.
     if config.family != "pix2pix":
       raise TranslateError(f"{FLAGS.workdir} is a {config.family} run: translate needs a "
                            f"pix2pix run")
@@ -116,6 +117,7 @@ def main(argv):
       squares.append(arr[..., None] if arr.ndim == 2 else arr)
       boxes.append(box)
       sizes.append(im.size)
+    config, state = load_trained(FLAGS.workdir)
   except (TranslateError, FileNotFoundError, CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -131,7 +133,7 @@ def main(argv):
     image = Image.fromarray(images.to_uint8(out).squeeze(-1) if config.channels == 1
                             else images.to_uint8(out))
     image.crop(box).resize(size, Image.BICUBIC).save(out_path)
-  print(f"translated {len(outs)} images with the generator of step {int(state.step)} "
+  print(f"translated {len(outs)} image{'s' * (len(outs) != 1)} with the generator of step {int(state.step)} "
         f"({config.test_mode} mode) into {FLAGS.out}")
 
 

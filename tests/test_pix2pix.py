@@ -1,5 +1,6 @@
 """pix2pix: its networks, paired data, step, test-time modes, run, evaluation and translate CLI."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from PIL import Image
 
 from ganjax import classifier, evaluate, images, losses, pixel_metrics, train
 from ganjax.config import ConfigError
-from ganjax.data import paired
+from ganjax import paired
 from ganjax.families import pix2pix
 from ganjax.models.pix2pix import (PatchGANDiscriminator, UNetGenerator, receptive_field,
                                    unet_depth)
@@ -47,6 +48,7 @@ def test_unet_maps_sources_to_images_in_range_and_dropout_is_its_noise(normaliza
   x = jax.random.normal(jax.random.key(0), (2, 16, 16, 1))
   v = g.init(jax.random.key(1), x, train=False)
 
+  @functools.partial(jax.jit, static_argnums=1)
   def run(key, module=g):
     out, _ = module.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": key})
     return out
@@ -216,12 +218,12 @@ def test_the_step_learns_a_fixed_pair_under_every_objective(overrides, metrics):
 
 
 def test_the_d_loss_is_half_the_loss_pair():
-  c = tiny()
+  c = tiny(resolution=8, load_size=8, d_layers=1, width=2, d_width=2)
   state = pix2pix.FAMILY.create_state(c, jax.random.key(0))
   three = lambda real, fake: 3.0 + 0.0 * jnp.mean(real - fake)  # noqa: E731
-  _, m = pix2pix.pix2pix_step(state, _fixed_batch(c), jax.random.key(0),
-                              g_loss_fn=jnp.mean, d_loss_fn=three, l1_weight=100.0,
-                              gan_weight=1.0, conditional_d=True)
+  step = jax.jit(functools.partial(pix2pix.pix2pix_step, g_loss_fn=jnp.mean, d_loss_fn=three,
+                                   l1_weight=100.0, gan_weight=1.0, conditional_d=True))
+  _, m = step(state, _fixed_batch(c), jax.random.key(0))
   assert float(m["d_loss"]) == 1.5
 
 
@@ -308,9 +310,14 @@ def test_a_run_writes_triplet_grids_and_evaluates_against_its_baselines(trained)
   assert result["skipped"] == {}
 
 
+def _cli(*args):
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=300)
+
+
 def _translate(*args):
-  return subprocess.run([sys.executable, "-m", "experiments.translate", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
+  return _cli("experiments.translate", *args)
 
 
 def test_translate_brings_any_image_back_to_its_own_size(trained, tmp_path):
@@ -338,20 +345,9 @@ def test_translate_brings_any_image_back_to_its_own_size(trained, tmp_path):
 
 
 def test_the_training_entry_point_refuses_a_bad_resolution_in_one_line(tmp_path):
-  r = subprocess.run([sys.executable, "-m", "experiments.pix2pix",
-                      "--config=experiments/configs/pix2pix.py:halves",
-                      "--config.resolution=20", f"--workdir={tmp_path / 'w'}"],
-                     cwd=ROOT, capture_output=True, text=True, timeout=300)
+  r = _cli("experiments.pix2pix", "--config=experiments/configs/pix2pix.py:halves",
+           "--config.resolution=20", f"--workdir={tmp_path / 'w'}")
   lines = r.stderr.strip().splitlines()
-  assert r.returncode == 2 and len(lines) == 1 and "power of two >= 8" in lines[0], r.stderr
+  assert r.returncode == 2 and lines == [f"error: {lines[0][7:]}"], r.stderr[-3000:]
+  assert "power of two >= 8" in lines[0]
   assert not os.path.exists(tmp_path / "w" / "config.json")
-
-
-def test_sampling_a_run_writes_its_triplet_grid(trained, tmp_path):
-  workdir, _ = trained
-  out = tmp_path / "s.png"
-  r = subprocess.run([sys.executable, "-m", "experiments.sample", f"--workdir={workdir}",
-                      "--num=6", f"--out={out}"], cwd=ROOT, capture_output=True, text=True,
-                     timeout=300)
-  assert r.returncode == 0, r.stderr
-  assert r.stdout.startswith("wrote 6 samples from step 4") and out.exists()

@@ -2,7 +2,7 @@
 
 Isola, Zhu, Zhou & Efros 2017, "Image-to-Image Translation with Conditional
 Adversarial Networks", https://arxiv.org/abs/1611.07004; the networks are
-ganjax.models.pix2pix, the data ganjax.data.paired.
+ganjax.models.pix2pix, the data ganjax.paired.
 
     L_D = 1/2 [ loss_D(D(x, y), D(x, G(x))) ]
     L_G = gan_weight * loss_G(D(x, G(x))) + l1_weight * E|y - G(x)|
@@ -36,7 +36,7 @@ import numpy as np
 
 from ganjax import losses, steps
 from ganjax.config import ConfigError
-from ganjax.data import paired
+from ganjax import paired
 from ganjax.families import base
 from ganjax.models.pix2pix import (NORMALIZATIONS, PatchGANDiscriminator, UNetGenerator,
                                    min_patchgan_resolution, unet_depth)

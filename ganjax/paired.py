@@ -1,6 +1,6 @@
 """Paired images (source -> target) for image-to-image translation.
 
-    from ganjax.data import paired
+    from ganjax import paired
     pairs = paired.load_pairs("digits_edges", "test", resolution=32, channels=1)
     batches = paired.batches(paired.load_pairs(..., "train", size=36), batch_size=16,
                              resolution=32, flip=False, seed=0)
