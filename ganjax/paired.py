@@ -96,7 +96,7 @@ def digits_source(task: str, target: np.ndarray) -> np.ndarray:
     src[:, :, x.shape[2] // 2:] = 0.0
   elif task == "digits_superres":
     import jax
-    n, s = len(x), x.shape[1]
+    n = len(x)
     small = jax.image.resize(x, (n, SUPERRES_SIDE, SUPERRES_SIDE, 1), "linear", antialias=True)
     src = np.asarray(jax.image.resize(small, x.shape, "linear"))
   else:

@@ -302,3 +302,20 @@ def test_pix2pix_settings_and_missing_torch(monkeypatch, capsys):
   monkeypatch.setattr(pix2pix_bench.importlib.util, "find_spec", lambda name: None)
   assert pix2pix_bench.main(["--framework=torch"]) == 2
   assert "pip install torch==2.13.0" in capsys.readouterr().err
+
+
+def test_pix2pix_table_rows_are_valid_configs_of_the_papers_ablations():
+  from absl import flags
+  from benchmarks import pix2pix_table
+  from experiments.configs import pix2pix as configs
+  from ganjax import train
+  flags.FLAGS(["pix2pix_table"])  # Defaults: both ablations.
+  rows = pix2pix_table.rows()
+  assert list(rows) == ["L1", "cGAN", "L1+cGAN", "L1+GAN", "PixelGAN 1x1", "PatchGAN 16x16",
+                        "PatchGAN 34x34", "PatchGAN 70x70"]
+  for name, overrides in rows.items():
+    c = configs.get_config("edges")
+    c.update(overrides)
+    train.check_config(c)
+  # L1 + cGAN and the 70 px PatchGAN are the same default run, named once per ablation.
+  assert rows["L1+cGAN"] == rows["PatchGAN 70x70"] == {}
