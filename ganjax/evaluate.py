@@ -478,38 +478,44 @@ def _jsonable(x):
   return x
 
 
-_SUFFIXES = ("_at_test_size", "_real_baseline")
+def _columns(result: dict) -> list:
+  """(suffix, header) of the table's comparison columns that `result` has."""
+  n_test = result.get("num_real_test")
+  columns = [("_at_test_size", f"generated ({n_test})"),
+             ("_real_baseline", f"real test ({n_test}) vs train"),
+             ("_identity", "source as output"),   # Translation families' baselines.
+             ("_mean", "mean target")]
+  return [(suffix, head) for suffix, head in columns
+          if any(k.endswith(suffix) for k in result)]
 
 
 def format_table(result: dict) -> str:
-  """eval.json as a table: metric | generated | generated at test size | real test vs train."""
-  n, n_test = result.get("num_samples"), result.get("num_real_test")
-  header = ["metric", f"generated ({n})"]
-  has_matched = any(k.endswith("_at_test_size") for k in result)
-  has_baseline = any(k.endswith("_real_baseline") for k in result)
-  if has_matched:
-    header.append(f"generated ({n_test})")
-  if has_baseline:
-    header.append(f"real test ({n_test}) vs train")
+  """eval.json as a table: metric | generated | each comparison column it has (generated
+  at test size, real test vs train; a translation's source and mean-target baselines)."""
+  columns = _columns(result)
+  n = result.get("num_test_pairs", result.get("num_samples"))
+  header = ["metric", f"{'translated' if 'num_test_pairs' in result else 'generated'} ({n})"]
+  header += [head for _, head in columns]
   skip = {"step", "num_samples", "num_real_train", "num_real_test", "seed", "seconds",
-          "skipped", "num_inversions"}
+          "skipped", "num_inversions", "num_test_pairs"}
+  suffixes = tuple(suffix for suffix, _ in columns)
   rows = []
   for key, value in result.items():
-    if key in skip or key.endswith(_SUFFIXES) or not isinstance(value, (int, float)) \
-        or isinstance(value, bool):
+    if key in skip or (suffixes and key.endswith(suffixes)) \
+        or not isinstance(value, (int, float)) or isinstance(value, bool):
       continue
-    row = [key, _fmt(value)]
-    if has_matched:
-      row.append(_fmt(result.get(key + "_at_test_size")))
-    if has_baseline:
-      row.append(_fmt(result.get(key + "_real_baseline")))
-    rows.append(row)
+    rows.append([key, _fmt(value)] + [_fmt(result.get(key + suffix)) for suffix in suffixes])
   widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
   line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                              for i, (c, w) in enumerate(zip(r, widths)))
-  text = [f"{result.get('model')} on {result.get('dataset')}, step {result.get('step')}, "
-          f"{result.get('sampling')} samples vs {result.get('num_real_train')} train images",
-          line(header), line(["-" * w for w in widths])]
+  what = result.get("model") or result.get("family")
+  if "num_test_pairs" in result:
+    title = (f"{what} on {result.get('dataset')}, step {result.get('step')}, the test split "
+             f"translated ({result.get('test_mode')} mode)")
+  else:
+    title = (f"{what} on {result.get('dataset')}, step {result.get('step')}, "
+             f"{result.get('sampling')} samples vs {result.get('num_real_train')} train images")
+  text = [title, line(header), line(["-" * w for w in widths])]
   text += [line(r) for r in rows]
   for name, reason in result.get("skipped", {}).items():
     text.append(f"skipped {name}: {reason}")

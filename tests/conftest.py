@@ -1,6 +1,7 @@
 """Shared test set-up: fast compiles, CPU only, TensorFlow kept off any GPU."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -13,6 +14,11 @@ import jax  # noqa: E402
 
 # Tests check behaviour, not speed: most XLA optimisations only cost compile time here.
 jax.config.update("jax_disable_most_optimizations", True)
+# Many tests compile the same small programs (a shrunk DCGAN's step, a tiny U-Net): with
+# JAX's persistent cache the second compile reads the first's, also across xdist workers.
+from ganjax import compilation_cache  # noqa: E402
+
+compilation_cache.enable(os.path.join(tempfile.gettempdir(), f"ganjax-tests-{os.getuid()}"))
 jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402

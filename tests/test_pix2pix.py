@@ -24,9 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny(data_dir="", **overrides):
-  """The edges task at 16x16 with 4-filter networks: seconds to train."""
+  """The edges task at 8x8 with 4-filter networks: seconds to train."""
   c = shrink(pix2pix_configs.get_config("edges"), data_dir)
-  c.resolution, c.load_size, c.d_layers, c.d_width, c.batch_size = 16, 18, 2, 4, 4
+  c.resolution, c.load_size, c.d_layers, c.d_width, c.batch_size = 8, 10, 1, 4, 4
   for k, v in overrides.items():
     setattr(c, k, v)
   return c
@@ -45,7 +45,7 @@ def test_unet_depth_goes_down_to_one_pixel_and_refuses_other_sizes():
 @pytest.mark.parametrize("normalization", ["batch", "instance"])
 def test_unet_maps_sources_to_images_in_range_and_dropout_is_its_noise(normalization):
   g = UNetGenerator(channels=3, width=4, normalization=normalization)
-  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 1))
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
   v = g.init(jax.random.key(1), x, train=False)
 
   @functools.partial(jax.jit, static_argnums=1)
@@ -54,7 +54,7 @@ def test_unet_maps_sources_to_images_in_range_and_dropout_is_its_noise(normaliza
     return out
 
   y = run(jax.random.key(2))
-  assert y.shape == (2, 16, 16, 3) and float(jnp.max(jnp.abs(y))) <= 1.0
+  assert y.shape == (2, 8, 8, 3) and float(jnp.max(jnp.abs(y))) <= 1.0
   assert not np.allclose(y, run(jax.random.key(3)))  # Dropout on: another draw differs.
   det = UNetGenerator(channels=3, width=4, normalization=normalization, dropout_blocks=0)
   np.testing.assert_allclose(run(jax.random.key(2), det), run(jax.random.key(3), det))
@@ -62,7 +62,8 @@ def test_unet_maps_sources_to_images_in_range_and_dropout_is_its_noise(normaliza
 
 def test_unet_levels_are_concatenated_with_their_encoder_twins():
   g = UNetGenerator(channels=1, width=4)
-  v = g.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False)["params"]
+  v = jax.jit(lambda x: g.init(jax.random.key(0), x, train=False))(jnp.zeros((1, 32, 32, 1)))
+  v = v["params"]
   # Level i has width * min(2^i, 8) filters; each decoder input but the innermost's is
   # its own output concatenated with the encoder's: twice the channels.
   assert [v[f"down{i}"]["kernel"].shape[-1] for i in range(5)] == [4, 8, 16, 32, 32]
@@ -218,7 +219,7 @@ def test_the_step_learns_a_fixed_pair_under_every_objective(overrides, metrics):
 
 
 def test_the_d_loss_is_half_the_loss_pair():
-  c = tiny(resolution=8, load_size=8, d_layers=1, width=2, d_width=2)
+  c = tiny(width=2, d_width=2)
   state = pix2pix.FAMILY.create_state(c, jax.random.key(0))
   three = lambda real, fake: 3.0 + 0.0 * jnp.mean(real - fake)  # noqa: E731
   step = jax.jit(functools.partial(pix2pix.pix2pix_step, g_loss_fn=jnp.mean, d_loss_fn=three,
@@ -233,7 +234,7 @@ def test_the_d_loss_is_half_the_loss_pair():
 def test_paper_mode_translates_each_image_on_its_own_and_eval_mode_is_deterministic():
   c = tiny(width=4)
   state = pix2pix.FAMILY.create_state(c, jax.random.key(0))
-  x = np.asarray(jax.random.uniform(jax.random.key(1), (3, 16, 16, 1), minval=-1, maxval=1))
+  x = np.asarray(jax.random.uniform(jax.random.key(1), (3, 8, 8, 1), minval=-1, maxval=1))
   key = jax.random.key(7)
   paper = pix2pix.translator(c)
   a = paper(state, x[:2], key)
@@ -280,13 +281,13 @@ def test_every_variant_checks_and_bad_values_are_one_line_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
-  """The tiny edges task trained 4 steps, and a digits classifier at 16x16."""
+  """The tiny edges task trained 4 steps, and a digits classifier at 8x8."""
   root = tmp_path_factory.mktemp("pix2pix")
   c = tiny(data_dir, num_sample_images=12)
   workdir = str(root / "run")
   train.train_and_evaluate(c, workdir)
   clf_dir = str(root / "classifier")
-  classifier.get_classifier("digits", resolution=16, channels=1, data_dir=data_dir,
+  classifier.get_classifier("digits", resolution=8, channels=1, data_dir=data_dir,
                             directory=clf_dir, num_steps=20, log=lambda *_: None)
   return workdir, clf_dir
 
@@ -295,7 +296,7 @@ def test_a_run_writes_triplet_grids_and_evaluates_against_its_baselines(trained)
   workdir, clf_dir = trained
   grid = np.asarray(Image.open(os.path.join(workdir, "samples", "step_000004.png")))
   # 12 images: 4 triplets, two (source | output | target) triplets per row.
-  expected = images.make_grid(np.zeros((12, 16, 16, 1)), ncols=6).shape
+  expected = images.make_grid(np.zeros((12, 8, 8, 1)), ncols=6).shape
   scale = grid.shape[0] // expected[0]
   assert grid.shape[:2] == (expected[0] * scale, expected[1] * scale)
   result = evaluate.evaluate(workdir, evaluate.Options(classifier_dir=clf_dir,
@@ -304,10 +305,15 @@ def test_a_run_writes_triplet_grids_and_evaluates_against_its_baselines(trained)
     for suffix in ("", "_identity", "_mean"):
       assert np.isfinite(result[metric + suffix]), metric + suffix
   assert result["num_test_pairs"] == 300 and result["test_mode"] == "paper"
-  assert 0.5 < result["accuracy_real_targets"] <= 1.0
+  assert 0.2 < result["accuracy_real_targets"] <= 1.0  # A classifier trained 20 steps.
   # The z -> x sections do not apply to a translation family: absent, not "skipped".
   assert "precision" not in result and "inversion_psnr_heldout" not in result
   assert result["skipped"] == {}
+  title, header, _, *rows = evaluate.format_table(result).splitlines()
+  assert "the test split translated (paper mode)" in title
+  assert header.split() == ["metric", "translated", "(300)", "source", "as", "output", "mean",
+                            "target"]
+  assert [r.split()[0] for r in rows[:5]] == ["l1", "psnr", "ssim", "accuracy", "fcd"]
 
 
 def _cli(*args):
