@@ -519,6 +519,15 @@ class Worker:
 # --------------------------------------------------------------------------- parent
 
 
+def chosen_frameworks(framework: str):
+  """The frameworks `--framework` names; None, after saying why, when torch is one and missing."""
+  frameworks = FRAMEWORKS if framework == "both" else (framework,)
+  if "torch" in frameworks and importlib.util.find_spec("torch") is None:
+    print(TORCH_MISSING, file=sys.stderr)
+    return None
+  return frameworks
+
+
 def _load() -> float:
   return round(os.getloadavg()[0], 2)
 
@@ -644,9 +653,8 @@ def main(argv=None) -> int:
   if args._worker:
     worker(args)
     return 0
-  frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
-  if "torch" in frameworks and importlib.util.find_spec("torch") is None:
-    print(TORCH_MISSING, file=sys.stderr)
+  frameworks = chosen_frameworks(args.framework)
+  if frameworks is None:  # torch asked for and missing: said why.
     return 2
   for resolution in args.resolution:
     for batch in args.batch:

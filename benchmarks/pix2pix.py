@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import math
 import os
@@ -52,7 +51,7 @@ import sys
 import time
 
 from benchmarks import dcgan
-from benchmarks.dcgan import FRAMEWORKS, ROOT, TORCH_MISSING
+from benchmarks.dcgan import FRAMEWORKS, ROOT
 
 DEFAULT_SETTINGS = "1x256,16x64"
 L1_WEIGHT = 100.0  # lambda_L1 of the reference's pix2pix_model.py.
@@ -473,9 +472,8 @@ def main(argv=None) -> int:
   if args._worker:
     worker(args)
     return 0
-  frameworks = FRAMEWORKS if args.framework == "both" else (args.framework,)
-  if "torch" in frameworks and importlib.util.find_spec("torch") is None:
-    print(TORCH_MISSING, file=sys.stderr)
+  frameworks = dcgan.chosen_frameworks(args.framework)
+  if frameworks is None:  # torch asked for and missing: said why.
     return 2
   records = []
   for batch, resolution in args.settings:

@@ -101,17 +101,12 @@ def main(argv):
     squares, boxes, sizes = [], [], []
     for path in files:  # Everything is read before anything is written.
       try:
-        with Image.open(path) as im:
-          im.load()
-          im = im.convert(mode)
-      except OSError as e:
-        raise TranslateError(f"cannot read image {path}: {e}") from None
-      if FLAGS.aligned:
-        try:
+        im = paired.open_image(path, mode)
+        if FLAGS.aligned:
           a, b = paired.split_aligned(im, path)
-        except paired.PairedDataError as e:
-          raise TranslateError(str(e)) from None
-        im = a if config.direction == "AtoB" else b
+          im = a if config.direction == "AtoB" else b
+      except paired.PairedDataError as e:
+        raise TranslateError(str(e)) from None
       square, box = to_square(im, config.resolution, FLAGS.fit)
       arr = np.asarray(square, np.uint8)
       squares.append(arr[..., None] if arr.ndim == 2 else arr)

@@ -133,7 +133,8 @@ def check_aligned_folder(folder: str) -> None:
     image_files(os.path.join(folder, split))
 
 
-def _open(path: str, mode: str):
+def open_image(path: str, mode: str):
+  """The image at `path` converted to PIL `mode`; PairedDataError if it cannot be read."""
   from PIL import Image, UnidentifiedImageError
   try:
     with Image.open(path) as im:
@@ -162,7 +163,7 @@ def _aligned_pairs(folder, split, size, channels, direction):
   mode = {1: "L", 3: "RGB"}[channels]
   a, b = [], []
   for path in image_files(os.path.join(folder, split)):
-    left, right = split_aligned(_open(path, mode), path)
+    left, right = split_aligned(open_image(path, mode), path)
     a.append(_resize(left, size))
     b.append(_resize(right, size))
   a, b = np.stack(a), np.stack(b)
@@ -181,18 +182,26 @@ def load_pairs(dataset: str, split: str, *, size: int, channels: int = 1,
     PairedDataError: an unknown dataset, a missing or empty folder, an unreadable or
       odd-width aligned image.
   """
+  check(dataset, channels=channels, folder=folder, direction=direction)
+  if dataset in DIGITS_TASKS:
+    return _digits_pairs(dataset, split, size, data_dir)
+  return _aligned_pairs(folder, split, size, channels, direction)
+
+
+def check(dataset: str, *, channels: int, folder: str = "", direction: str = "AtoB") -> None:
+  """PairedDataError, in one line, unless `load_pairs` can read the dataset so."""
   if dataset in DIGITS_TASKS:
     if channels != 1:
       raise PairedDataError(f"{dataset} is grayscale: set channels=1, not {channels}")
-    return _digits_pairs(dataset, split, size, data_dir)
-  if dataset == "aligned":
+  elif dataset == "aligned":
     if direction not in ("AtoB", "BtoA"):
       raise PairedDataError(f"direction is AtoB or BtoA, got {direction!r}")
     if channels not in (1, 3):
       raise PairedDataError(f"channels must be 1 or 3, got {channels}")
     check_aligned_folder(folder)
-    return _aligned_pairs(folder, split, size, channels, direction)
-  raise PairedDataError(f"unknown paired dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+  else:
+    raise PairedDataError(f"pix2pix reads paired data: dataset is one of "
+                          f"{', '.join(DATASETS)}, not {dataset!r}")
 
 
 def batches(pairs: Pairs, *, batch_size: int, resolution: int, flip: bool, seed: int,

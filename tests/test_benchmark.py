@@ -299,7 +299,7 @@ def test_pix2pix_settings_and_missing_torch(monkeypatch, capsys):
   for bad in ("16", "16x48", "2x16", "0x64", "axb"):
     with pytest.raises(ValueError):
       pix2pix_bench.parse_settings(bad)
-  monkeypatch.setattr(pix2pix_bench.importlib.util, "find_spec", lambda name: None)
+  monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None)  # The shared check.
   assert pix2pix_bench.main(["--framework=torch"]) == 2
   assert "pip install torch==2.13.0" in capsys.readouterr().err
 

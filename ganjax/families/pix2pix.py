@@ -178,7 +178,7 @@ def translation_section(ctx) -> dict:
     clf = classifier_lib.get_classifier("digits", resolution=c.resolution, channels=1,
                                         data_dir=c.data_dir or None,
                                         directory=ctx.options.classifier_dir, log=ctx.log)
-    real_features, _ = clf.predict(target)
+    real_features, real_probs = clf.predict(target)
   from ganjax import metrics
   for suffix, images in candidates.items():
     out.update({k + suffix: v for k, v in translation_scores(images, target).items()})
@@ -187,8 +187,7 @@ def translation_section(ctx) -> dict:
       out["accuracy" + suffix] = float(np.mean(np.argmax(probs, -1) == test.labels))
       out["fcd" + suffix] = metrics.frechet_distance(features, real_features)
   if clf is not None:
-    _, probs = clf.predict(target)
-    out["accuracy_real_targets"] = float(np.mean(np.argmax(probs, -1) == test.labels))
+    out["accuracy_real_targets"] = float(np.mean(np.argmax(real_probs, -1) == test.labels))
   return out
 
 
@@ -250,9 +249,11 @@ class Pix2Pix(base.Family):
 
   def check_config(self, config):
     super().check_config(config)
-    if config.dataset not in paired.DATASETS:
-      raise ConfigError(f"pix2pix reads paired data: dataset is one of "
-                        f"{', '.join(paired.DATASETS)}, not {config.dataset!r}")
+    try:
+      paired.check(config.dataset, channels=config.channels, folder=config.folder,
+                   direction=config.direction)
+    except paired.PairedDataError as e:
+      raise ConfigError(str(e)) from None
     try:
       unet_depth(config.resolution)
     except ValueError as e:
@@ -274,13 +275,6 @@ class Pix2Pix(base.Family):
                         f"{config.l1_weight} and {config.gan_weight}")
     if config.test_mode not in TEST_MODES:
       raise ConfigError(f"unknown test_mode {config.test_mode!r}; valid: {', '.join(TEST_MODES)}")
-    if config.dataset in paired.DIGITS_TASKS and config.channels != 1:
-      raise ConfigError(f"{config.dataset} is grayscale: set channels=1")
-    if config.dataset == "aligned":
-      try:
-        paired.check_aligned_folder(config.folder)
-      except paired.PairedDataError as e:
-        raise ConfigError(str(e)) from None
     base.build_losses(config)
 
   def networks(self, config):
