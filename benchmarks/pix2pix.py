@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import os
@@ -53,15 +54,24 @@ import time
 from benchmarks import dcgan
 from benchmarks.dcgan import FRAMEWORKS, ROOT
 
+NAME = "pix2pix"  # `python -m benchmarks.<NAME>`; its record's "benchmark".
 DEFAULT_SETTINGS = "1x256,16x64"
+# Imported in the ganjax worker before its first step, so that `import_s` times them.
+GANJAX_MODULES = ("experiments.configs.pix2pix", "ganjax.families.pix2pix")
 L1_WEIGHT = 100.0  # lambda_L1 of the reference's pix2pix_model.py.
 
 
-def parse_settings(text: str) -> list[tuple[int, int]]:
+def _unet_resolution(r: int) -> bool:
+  return r >= 32 and not r & (r - 1)
+
+
+def parse_settings(text: str, valid=_unet_resolution,
+                   need: str = "a power of two >= 32") -> list[tuple[int, int]]:
   """'1x256,16x64' -> [(1, 256), (16, 64)]; ValueError on anything else.
 
-  The resolution is a power of two >= 32: the reference's U-Net has at least 5 levels
-  (its 4 outer blocks and the innermost) down to 1x1.
+  By default the resolution is a power of two >= 32: the reference's U-Net has at least 5
+  levels (its 4 outer blocks and the innermost) down to 1x1. Another benchmark passes its
+  own rule: `valid(resolution)`, and `need` to say it.
   """
   settings = []
   for item in filter(None, text.split(",")):
@@ -69,9 +79,8 @@ def parse_settings(text: str) -> list[tuple[int, int]]:
     if not (batch.isdigit() and resolution.isdigit()):
       raise ValueError(f"a setting is BATCHxRESOLUTION, e.g. 16x64; got {item!r}")
     b, r = int(batch), int(resolution)
-    if b < 1 or r < 32 or r & (r - 1):
-      raise ValueError(f"{item}: need batch >= 1 and a resolution that is a power of two "
-                       f">= 32")
+    if b < 1 or not valid(r):
+      raise ValueError(f"{item}: need batch >= 1 and a resolution that is {need}")
     settings.append((b, r))
   if not settings:
     raise ValueError("no setting given")
@@ -111,18 +120,31 @@ def _param_counts(state) -> dict:
 
 def ganjax_param_counts(resolution: int, *, channels: int = 3, width: int = 64) -> dict:
   """{'g_params', 'd_params'} of the ganjax networks, from shapes only (nothing allocated)."""
-  import jax
-
-  from ganjax import families
-
-  c = ganjax_config(1, resolution, channels=channels, width=width)
-  shapes = jax.eval_shape(functools.partial(families.of(c).create_state, c),
-                          jax.random.key(0))
-  return _param_counts(shapes)
+  return GanjaxRunner.shape_param_counts(resolution, channels=channels, width=width)
 
 
 class GanjaxRunner(dcgan.GanjaxRunner):
-  """The ganjax pix2pix iteration, compiled: `step()` runs one and returns its seconds."""
+  """The ganjax pix2pix iteration, compiled: `step()` runs one and returns its seconds.
+
+  Another image-to-image benchmark subclasses it with its own `make_config`,
+  `param_counts` and `batch_keys` (the batch's images, each (d_steps, B, R, R, C)).
+  """
+
+  make_config = staticmethod(ganjax_config)
+  param_counts = staticmethod(_param_counts)
+  batch_keys = ("source", "target")
+
+  @classmethod
+  def shape_param_counts(cls, resolution: int, *, channels: int = 3, width: int = 64) -> dict:
+    """`param_counts` of a state made from shapes only (nothing allocated)."""
+    import jax
+
+    from ganjax import families
+
+    c = cls.make_config(1, resolution, channels=channels, width=width)
+    shapes = jax.eval_shape(functools.partial(families.of(c).create_state, c),
+                            jax.random.key(0))
+    return cls.param_counts(shapes)
 
   def __init__(self, batch: int, resolution: int, *, channels: int = 3, width: int = 64,
                seed: int = 0):
@@ -133,14 +155,14 @@ class GanjaxRunner(dcgan.GanjaxRunner):
 
     self._jax = jax
     t0 = time.perf_counter()
-    c = self.config = ganjax_config(batch, resolution, channels=channels, width=width)
+    c = self.config = self.make_config(batch, resolution, channels=channels, width=width)
     family = families.of(c)
     self.state = jax.jit(functools.partial(family.create_state, c))(jax.random.key(seed))
-    # Pairs as the family's input pipeline yields them: (d_steps, B, R, R, C) each.
+    # Images as the family's input pipeline yields them: (d_steps, B, R, R, C) each.
     shape = (c.d_steps, batch, resolution, resolution, channels)
     draw = np.random.default_rng(seed).uniform
     self.batch = {k: jax.device_put(draw(-1, 1, shape).astype(np.float32))
-                  for k in ("source", "target")}
+                  for k in self.batch_keys}
     self.rng = jax.random.key(seed + 1)  # Dropout's; the step folds in its count.
     jax.block_until_ready(self.state)
     self.init_s = time.perf_counter() - t0
@@ -152,13 +174,54 @@ class GanjaxRunner(dcgan.GanjaxRunner):
     cost = self._step.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     self.xla_flops = float((cost or {}).get("flops", float("nan")))
-    self.params = _param_counts(self.state)
+    self.params = self.param_counts(self.state)
 
   def info(self) -> dict:
     return {**super().info(), **self.params}
 
 
 # --------------------------------------------------------------------------- torch
+
+
+def torch_init_weights(m) -> None:
+  """The reference's init_weights('normal', 0.02) on one module (for `net.apply`): conv
+  weights N(0, 0.02) and biases 0, BatchNorm scales N(1, 0.02) and shifts 0."""
+  from torch import nn
+
+  name = type(m).__name__
+  if hasattr(m, "weight") and ("Conv" in name or "Linear" in name):
+    nn.init.normal_(m.weight, 0.0, 0.02)
+    if m.bias is not None:
+      nn.init.constant_(m.bias, 0.0)
+  elif "BatchNorm2d" in name:
+    nn.init.normal_(m.weight, 1.0, 0.02)
+    nn.init.constant_(m.bias, 0.0)
+
+
+def torch_patchgan(input_nc: int, width: int = 64, n_layers: int = 3, norm=None):
+  """The reference's NLayerDiscriminator (models/networks.py), uninitialised.
+
+  `norm` is its norm_layer: BatchNorm2d (the default) or a partial of InstanceNorm2d; as
+  in the reference, the middle convolutions have a bias only with InstanceNorm.
+  """
+  from torch import nn
+
+  norm = norm or nn.BatchNorm2d
+  use_bias = getattr(norm, "func", norm) is nn.InstanceNorm2d
+  seq = [nn.Conv2d(input_nc, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+  mult = 1
+  for n in range(1, n_layers + 1):  # The last one is stride 1.
+    prev, mult = mult, min(2 ** n, 8)
+    seq += [nn.Conv2d(width * prev, width * mult, 4, 2 if n < n_layers else 1, 1,
+                      bias=use_bias), norm(width * mult), nn.LeakyReLU(0.2, True)]
+  seq.append(nn.Conv2d(width * mult, 1, 4, 1, 1))
+  return nn.Sequential(*seq)
+
+
+def torch_param_counts_of(netg, netd) -> dict:
+  """{'g_params', 'd_params'} of two torch modules."""
+  return {"g_params": sum(p.numel() for p in netg.parameters()),
+          "d_params": sum(p.numel() for p in netd.parameters())}
 
 
 def torch_pix2pix(resolution: int, channels: int = 3, width: int = 64, n_layers: int = 3):
@@ -211,29 +274,10 @@ def torch_pix2pix(resolution: int, channels: int = 3, width: int = 64, n_layers:
     return UnetSkipConnectionBlock(channels, width, input_nc=channels, submodule=block,
                                    outermost=True)
 
-  def n_layer_discriminator(input_nc):
-    seq = [nn.Conv2d(input_nc, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-    mult = 1
-    for n in range(1, n_layers + 1):  # The last one is stride 1.
-      prev, mult = mult, min(2 ** n, 8)
-      seq += [nn.Conv2d(width * prev, width * mult, 4, 2 if n < n_layers else 1, 1,
-                        bias=False), norm(width * mult), nn.LeakyReLU(0.2, True)]
-    seq.append(nn.Conv2d(width * mult, 1, 4, 1, 1))
-    return nn.Sequential(*seq)
-
-  def init_func(m):
-    name = type(m).__name__
-    if hasattr(m, "weight") and ("Conv" in name or "Linear" in name):
-      nn.init.normal_(m.weight, 0.0, 0.02)
-      if m.bias is not None:
-        nn.init.constant_(m.bias, 0.0)
-    elif "BatchNorm2d" in name:
-      nn.init.normal_(m.weight, 1.0, 0.02)
-      nn.init.constant_(m.bias, 0.0)
-
-  netg, netd = unet_generator(num_downs(resolution)), n_layer_discriminator(2 * channels)
-  netg.apply(init_func)
-  netd.apply(init_func)
+  netg = unet_generator(num_downs(resolution))
+  netd = torch_patchgan(2 * channels, width, n_layers, norm)
+  netg.apply(torch_init_weights)
+  netd.apply(torch_init_weights)
   return netg, netd
 
 
@@ -242,9 +286,7 @@ def torch_param_counts(resolution: int, *, channels: int = 3, width: int = 64) -
   import torch
 
   with torch.device("meta"):
-    netg, netd = torch_pix2pix(resolution, channels, width)
-  return {"g_params": sum(p.numel() for p in netg.parameters()),
-          "d_params": sum(p.numel() for p in netd.parameters())}
+    return torch_param_counts_of(*torch_pix2pix(resolution, channels, width))
 
 
 class TorchRunner(dcgan.TorchRunner):
@@ -252,23 +294,30 @@ class TorchRunner(dcgan.TorchRunner):
 
   def __init__(self, batch: int, resolution: int, *, channels: int = 3, width: int = 64,
                seed: int = 0, threads: int | None = None):
-    import torch
-
-    self._torch = torch
-    t0 = time.perf_counter()
-    torch.set_num_threads(threads or os.cpu_count())
-    torch.manual_seed(seed)
+    torch, t0 = self._begin(threads, seed)
     self.netg, self.netd = torch_pix2pix(resolution, channels, width)
-    self.opt_g, self.opt_d = (
-        torch.optim.Adam(net.parameters(), lr=self.learning_rate, betas=self.betas)
-        for net in (self.netg, self.netd))
+    self.opt_g, self.opt_d = (self._adam(net.parameters()) for net in (self.netg, self.netd))
     self.real_a, self.real_b = torch.rand(2, batch, channels, resolution, resolution) * 2 - 1
     # GANLoss('vanilla'): BCE on logits against a label expanded to the patch map.
-    self.criterion, self.l1 = torch.nn.BCEWithLogitsLoss(), torch.nn.L1Loss()
-    self.real_label, self.fake_label = torch.tensor(1.0), torch.tensor(0.0)
-    self.params = {"g_params": sum(p.numel() for p in self.netg.parameters()),
-                   "d_params": sum(p.numel() for p in self.netd.parameters())}
+    self.criterion = torch.nn.BCEWithLogitsLoss()
+    self.params = torch_param_counts_of(self.netg, self.netd)
     self.init_s = time.perf_counter() - t0
+
+  def _begin(self, threads: int | None, seed: int):
+    """Imports torch, sets its threads and seed, makes GANLoss's labels and the L1 loss;
+    returns (torch, the start time of the set-up)."""
+    import torch
+
+    self._torch, t0 = torch, time.perf_counter()
+    torch.set_num_threads(threads or os.cpu_count())
+    torch.manual_seed(seed)
+    self.l1 = torch.nn.L1Loss()
+    self.real_label, self.fake_label = torch.tensor(1.0), torch.tensor(0.0)
+    return torch, t0
+
+  def _adam(self, params):
+    """The reference's Adam: lr 2e-4, betas (0.5, 0.999)."""
+    return self._torch.optim.Adam(params, lr=self.learning_rate, betas=self.betas)
 
   def _gan_loss(self, logits, real: bool):
     label = self.real_label if real else self.fake_label
@@ -299,12 +348,22 @@ class TorchRunner(dcgan.TorchRunner):
 
 
 # --------------------------------------------------------------------------- worker
+#
+# The harness below serves any benchmark module `bench` shaped as this one (this one by
+# default): its NAME, DEFAULT_SETTINGS, parse_settings, GANJAX_MODULES, GanjaxRunner and
+# TorchRunner (each built as (batch, resolution, channels=, width=), the torch one with
+# threads=) and its docstring; `benchmarks.cyclegan` is another.
 
 
-def worker(args) -> None:
+def _bench(bench):
+  return bench or sys.modules[__name__]
+
+
+def worker(args, bench=None) -> None:
   """One framework at one setting, driven over stdin/stdout as `benchmarks.dcgan.Worker`
   drives its workers: a 'ready' line after the first iteration, then one line per
   'step', and the peak RSS (and matmul rate) on 'finish'."""
+  bench = _bench(bench)
   proto = os.fdopen(os.dup(1), "w", buffering=1)
   os.dup2(2, 1)  # Library chatter on stdout must not corrupt the protocol.
   t_begin, t0 = time.time(), time.perf_counter()
@@ -317,14 +376,14 @@ def worker(args) -> None:
     xla_cpu.apply()  # As the entry points do, before JAX starts.
     import jax  # noqa: F401
 
-    import experiments.configs.pix2pix  # noqa: F401
-    import ganjax.families.pix2pix  # noqa: F401  (imports timed apart from the first step)
+    for name in bench.GANJAX_MODULES:  # Imports timed apart from the first step.
+      importlib.import_module(name)
     import_s = time.perf_counter() - t0
-    runner = GanjaxRunner(batch, resolution, **sizes)
+    runner = bench.GanjaxRunner(batch, resolution, **sizes)
   else:
     import torch  # noqa: F401
     import_s = time.perf_counter() - t0
-    runner = TorchRunner(batch, resolution, threads=args.threads, **sizes)
+    runner = bench.TorchRunner(batch, resolution, threads=args.threads, **sizes)
   first_run_s = runner.step()
 
   def send(obj):
@@ -343,10 +402,11 @@ def worker(args) -> None:
 
 
 class Worker(dcgan.Worker):
-  """A worker subprocess of this module: `benchmarks.dcgan.Worker`'s protocol and timing."""
+  """A worker subprocess of `benchmarks.<name>` (this module by default):
+  `benchmarks.dcgan.Worker`'s protocol and timing."""
 
-  def __init__(self, framework: str, batch: int, resolution: int, args):
-    cmd = [sys.executable, "-m", "benchmarks.pix2pix", f"--_worker={framework}",
+  def __init__(self, framework: str, batch: int, resolution: int, args, name: str = NAME):
+    cmd = [sys.executable, "-m", f"benchmarks.{name}", f"--_worker={framework}",
            f"--settings={batch}x{resolution}", f"--channels={args.channels}",
            f"--width={args.width}", f"--threads={args.threads}", f"--cores={args.cores}",
            "--matmul_peak" if args.matmul_peak else "--no-matmul_peak"]
@@ -381,13 +441,14 @@ def interleave(workers, warmup: int, steps: int):
   return round(max(0.0, others) / elapsed, 2)
 
 
-def run_setting(frameworks, batch: int, resolution: int, args) -> dict:
+def run_setting(frameworks, batch: int, resolution: int, args, bench=None) -> dict:
   """Benchmarks one BATCHxRESOLUTION with each framework; returns its JSON record."""
+  name = _bench(bench).NAME
   load = [dcgan._load()]
-  workers = [Worker(f, batch, resolution, args) for f in frameworks]  # One at a time.
+  workers = [Worker(f, batch, resolution, args, name) for f in frameworks]  # One at a time.
   other_cores = interleave(workers, args.warmup, args.steps)
   load.append(dcgan._load())
-  rec = {"benchmark": "pix2pix", "batch": batch, "resolution": resolution,
+  rec = {"benchmark": name, "batch": batch, "resolution": resolution,
          "steps": args.steps, "warmup": args.warmup, "width": args.width}
   medians = {}
   for w in workers:
@@ -438,15 +499,17 @@ def table(records: list[dict]) -> str:
   return "\n".join(rows)
 
 
-def parse_args(argv=None):
-  p = argparse.ArgumentParser(prog="python -m benchmarks.pix2pix", description=__doc__,
+def parse_args(argv=None, bench=None):
+  bench = _bench(bench)
+  p = argparse.ArgumentParser(prog=f"python -m benchmarks.{bench.NAME}",
+                              description=bench.__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--framework", choices=FRAMEWORKS + ("both",), default="both")
-  p.add_argument("--settings", default=DEFAULT_SETTINGS,
-                 help="comma-separated BATCHxRESOLUTION, e.g. 1x256,16x64")
+  p.add_argument("--settings", default=bench.DEFAULT_SETTINGS,
+                 help=f"comma-separated BATCHxRESOLUTION (default {bench.DEFAULT_SETTINGS})")
   p.add_argument("--steps", type=int, default=10, help="timed iterations per framework")
   p.add_argument("--warmup", type=int, default=2, help="untimed iterations after the first")
-  p.add_argument("--channels", type=int, default=3, help="of A and B (D sees twice this)")
+  p.add_argument("--channels", type=int, default=3, help="of the images A and B")
   p.add_argument("--width", type=int, default=64, help="ngf = ndf (64 in the paper)")
   p.add_argument("--threads", type=int, default=None,
                  help="PyTorch's intra-op threads (default: --cores, else every core)")
@@ -457,7 +520,7 @@ def parse_args(argv=None):
   p.add_argument("--_worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   try:
-    args.settings = parse_settings(args.settings)
+    args.settings = bench.parse_settings(args.settings)
   except ValueError as e:
     p.error(str(e))
   if args.threads is None:  # As benchmarks.dcgan.
@@ -467,17 +530,17 @@ def parse_args(argv=None):
   return args
 
 
-def main(argv=None) -> int:
-  args = parse_args(argv)
+def main(argv=None, bench=None) -> int:
+  args = parse_args(argv, bench)
   if args._worker:
-    worker(args)
+    worker(args, bench)
     return 0
   frameworks = dcgan.chosen_frameworks(args.framework)
   if frameworks is None:  # torch asked for and missing: said why.
     return 2
   records = []
   for batch, resolution in args.settings:
-    rec = run_setting(frameworks, batch, resolution, args)
+    rec = run_setting(frameworks, batch, resolution, args, bench)
     if not rec["params_match"]:
       print(f"WARNING: at {batch}x{resolution} the two sides' parameter counts DIFFER: "
             f"G {rec['g_params']}, D {rec['d_params']}: not the same networks",

@@ -1,7 +1,12 @@
-"""Applies a trained pix2pix generator to your own images.
+"""Applies a trained translation generator (pix2pix, CycleGAN, DiscoGAN) to your own images.
 
   python -m experiments.translate --workdir=workdirs/pix2pix_digits_edges \
       --input=my_edges/ --out=translated/ [--fit=resize|pad] [--aligned] [--test_mode=eval]
+  python -m experiments.translate --workdir=workdirs/cyclegan_digits_bold \
+      --input=bold_digits/ --out=thin/ --direction=BtoA
+
+`--direction`: AtoB or BtoA; a CycleGAN or DiscoGAN run does both (default AtoB), a
+pix2pix run only its own (its config's `direction`).
 
 --input is one image file or a folder of them (png, jpg, bmp, gif, tif, webp). Each is
 converted to the run's channels (gray by luma, or RGB) and brought to the square the
@@ -10,10 +15,11 @@ network takes, then the output is brought back to the input's own size:
   stretched back (bicubic both ways);
 - `--fit=pad`: scaled so its longer side is the resolution (aspect kept), centred on an
   edge-replicated square, and the output cropped to that area before scaling back.
-`--aligned` reads pix2pix's A|B test images: the source half (by the run's direction)
-is translated. One PNG per input is written to --out under the input's name; existing
+`--aligned` reads A|B images side by side: the half of the direction's source is
+translated. One PNG per input is written to --out under the input's name; existing
 files are never overwritten (`--overwrite` to allow it). Bad input (an empty folder, an
-unreadable image, a run that is not pix2pix): one line, exit 2, nothing written.
+unreadable image, a run that does not translate, a direction the run cannot do): one line,
+exit 2, nothing written.
 """
 
 import os
@@ -27,14 +33,17 @@ from experiments import launch  # noqa: E402
 
 launch.setup_process()  # The XLA:CPU flag and the compilation cache, before JAX starts.
 
-flags.DEFINE_string("workdir", None, "A trained pix2pix work directory.", required=True)
+flags.DEFINE_string("workdir", None, "A trained pix2pix, cyclegan or discogan work directory.",
+                    required=True)
 flags.DEFINE_string("input", None, "An image file or a folder of images.", required=True)
 flags.DEFINE_string("out", None, "Output folder (created).", required=True)
 flags.DEFINE_enum("fit", "resize", ["resize", "pad"],
                   "How an image of another size or shape meets the network's square.")
 flags.DEFINE_bool("aligned", False, "Inputs are A|B pairs: translate the source half.")
+flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"],
+                  "Which generator: A -> B or B -> A (default: the run's first).")
 flags.DEFINE_enum("test_mode", None, ["paper", "eval"],
-                  "Dropout and normalisation at test time (default: the run's test_mode).")
+                  "pix2pix: dropout and normalisation at test time (default: the run's).")
 flags.DEFINE_integer("seed", 0, "Seed of the dropout noise (test_mode paper).")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 FLAGS = flags.FLAGS
@@ -81,14 +90,21 @@ def main(argv):
   from ganjax import images
   from ganjax.checkpoint import CheckpointError
   from ganjax import paired
+  from ganjax import families
   from ganjax.restore import load_config, load_trained
 
   try:
     files = input_files(FLAGS.input)
     config = load_config(FLAGS.workdir)  # The checkpoint only once the input is known good.
-    if config.family != "pix2pix":
+    family = families.of(config)
+    directions = family.translation_directions(config)
+    if not directions:
       raise TranslateError(f"{FLAGS.workdir} is a {config.family} run: translate needs a "
-                           f"pix2pix run")
+                           f"run that translates images (pix2pix, cyclegan, discogan)")
+    direction = FLAGS.direction or directions[0]
+    if direction not in directions:
+      raise TranslateError(f"this {config.family} run translates {' and '.join(directions)} "
+                           f"only, not {direction}")
     mode = {1: "L", 3: "RGB"}[config.channels]
     outs = [os.path.join(FLAGS.out, os.path.splitext(os.path.basename(f))[0] + ".png")
             for f in files]
@@ -104,7 +120,7 @@ def main(argv):
         im = paired.open_image(path, mode)
         if FLAGS.aligned:
           a, b = paired.split_aligned(im, path)
-          im = a if config.direction == "AtoB" else b
+          im = a if direction == "AtoB" else b
       except paired.PairedDataError as e:
         raise TranslateError(str(e)) from None
       square, box = to_square(im, config.resolution, FLAGS.fit)
@@ -117,19 +133,19 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
-  from ganjax.families import pix2pix
-  if FLAGS.test_mode:
+  if FLAGS.test_mode and "test_mode" in config:
     config.unlock()
     config.test_mode = FLAGS.test_mode
-  outputs = pix2pix.translate_all(config, state, paired.to_float(np.stack(squares)),
-                                  seed=FLAGS.seed, batch_size=min(len(squares), 64))
+  outputs = family.translate(config, state, paired.to_float(np.stack(squares)), direction,
+                             seed=FLAGS.seed)
   os.makedirs(FLAGS.out, exist_ok=True)
   for out_path, out, box, size in zip(outs, outputs, boxes, sizes):
     image = Image.fromarray(images.to_uint8(out).squeeze(-1) if config.channels == 1
                             else images.to_uint8(out))
     image.crop(box).resize(size, Image.BICUBIC).save(out_path)
-  print(f"translated {len(outs)} image{'s' * (len(outs) != 1)} with the generator of step {int(state.step)} "
-        f"({config.test_mode} mode) into {FLAGS.out}")
+  note = f", {config.test_mode} mode" if "test_mode" in config else ""
+  print(f"translated {len(outs)} image{'s' * (len(outs) != 1)} with the generator of step "
+        f"{int(state.step)} ({direction}{note}) into {FLAGS.out}")
 
 
 if __name__ == "__main__":

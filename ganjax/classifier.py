@@ -287,40 +287,82 @@ def get_classifier(dataset: str, *, resolution: int, channels: int, data_dir: st
   expected = {"version": VERSION, "dataset": dataset, "resolution": resolution,
               "channels": channels, "center_crop": center_crop or 0,
               "train_split": train_split}
-  if os.path.exists(os.path.join(directory, _META)):
-    try:
-      return load(directory, expected)
-    except ClassifierError as e:
-      warnings.warn(f"{e}; retraining it", stacklevel=2)
+  cached = _load_cached(directory, expected)
+  if cached is not None:
+    return cached
 
   dinfo = data.info(dataset, data_dir=data_dir)
   if not dinfo.num_classes:
     raise ClassifierError(f"dataset {dataset!r} has no class labels: no domain classifier")
   from ganjax import data  # TensorFlow only when data is read.
   images, labels = data.load_split(dataset, train_split, resolution=resolution,
-                                   channels=channels,
-                              data_dir=data_dir, center_crop=center_crop)
+                                   channels=channels, data_dir=data_dir,
+                                   center_crop=center_crop)
   if labels is None:
     raise ClassifierError(f"dataset {dataset!r} has no class labels: no domain classifier")
+  test = None
+  if test_split in dinfo.num_examples:
+    test = data.load_split(dataset, test_split, resolution=resolution, channels=channels,
+                           data_dir=data_dir, center_crop=center_crop)
+  return _train_and_cache(directory, expected, images, labels, dinfo.num_classes,
+                          test=test, test_split=test_split, num_steps=num_steps, seed=seed,
+                          log=log)
+
+
+def classifier_for_images(name: str, train: tuple, test: tuple | None = None, *,
+                          num_classes: int, directory: str | None = None,
+                          num_steps: int | None = None, seed: int = 0,
+                          log=print) -> DomainClassifier:
+  """A domain classifier of labelled images in memory (e.g. a transformed digits domain).
+
+  `train`, `test`: (images (N, R, R, C) in [-1, 1], labels (N,)); `name` keys the cache
+  (default directory `default_directory(name, R, C)`), so one name must always mean the
+  same images. Loaded from the cache when there, else trained and cached as
+  `get_classifier` does.
+  """
+  images, labels = train
+  resolution, channels = images.shape[1], images.shape[3]
+  directory = directory or default_directory(name, resolution, channels)
+  expected = {"version": VERSION, "dataset": name, "resolution": resolution,
+              "channels": channels, "center_crop": 0, "train_split": "train"}
+  cached = _load_cached(directory, expected)
+  if cached is not None:
+    return cached
+  return _train_and_cache(directory, expected, images, labels, num_classes, test=test,
+                          test_split="test", num_steps=num_steps, seed=seed, log=log)
+
+
+def _load_cached(directory: str, expected: dict) -> DomainClassifier | None:
+  """The classifier cached in `directory`; None (with a warning if one is there but does
+  not load) when it must be trained."""
+  if os.path.exists(os.path.join(directory, _META)):
+    try:
+      return load(directory, expected)
+    except ClassifierError as e:
+      warnings.warn(f"{e}; retraining it", stacklevel=3)
+  return None
+
+
+def _train_and_cache(directory, expected, images, labels, num_classes, *, test, test_split,
+                     num_steps, seed, log) -> DomainClassifier:
+  name = expected["dataset"]
   num_steps = num_steps or default_num_steps(len(images))
-  log(f"training the {dataset} domain classifier ({num_steps} steps on {len(images)} "
+  log(f"training the {name} domain classifier ({num_steps} steps on {len(images)} "
       f"images); it is cached in {directory}")
   t0 = time.time()
-  module, params = train_classifier(images, labels, num_classes=dinfo.num_classes,
+  module, params = train_classifier(images, labels, num_classes=num_classes,
                                     num_steps=num_steps, seed=seed)
   seconds = time.time() - t0
-  meta = {**expected, "num_classes": dinfo.num_classes, "widths": list(module.widths),
+  meta = {**expected, "num_classes": num_classes, "widths": list(module.widths),
           "feature_dim": module.feature_dim, "num_steps": num_steps, "seed": seed,
           "num_train": int(len(images)), "train_seconds": round(seconds, 1)}
   clf = DomainClassifier(module, params, meta)
-  if test_split in dinfo.num_examples:
-    test_images, test_labels = data.load_split(dataset, test_split, resolution=resolution,
-                                          channels=channels, data_dir=data_dir,
-                                          center_crop=center_crop)
+  if test is not None:
+    test_images, test_labels = test
     meta["test_split"] = test_split
     meta["num_test"] = int(len(test_images))
     meta["test_accuracy"] = clf.accuracy(test_images, test_labels)
-    log(f"{dataset} domain classifier: test accuracy {meta['test_accuracy']:.4f} on "
+    log(f"{name} domain classifier: test accuracy {meta['test_accuracy']:.4f} on "
         f"{len(test_images)} images ({seconds:.0f} s of training)")
   save(directory, clf)
   return clf

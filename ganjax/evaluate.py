@@ -437,7 +437,7 @@ def evaluate(workdir: str, options: Options | None = None, *, sections=None,
   ctx = Context(workdir, config, state, options)
   result = {"step": ctx.step, "dataset": config.dataset, "family": config.family,
             "model": config.get("model"), "num_samples": ctx.num_samples,
-            "sampling": "ema" if state.ema_params is not None else "generator",
+            "sampling": "ema" if getattr(state, "ema_params", None) is not None else "generator",
             "seed": options.seed}
   if options.inception_weights and ctx.has_images:
     ctx.inception()  # A bad weights file fails now, not after the other sections.
@@ -493,11 +493,13 @@ def format_table(result: dict) -> str:
   """eval.json as a table: metric | generated | each comparison column it has (generated
   at test size, real test vs train; a translation's source and mean-target baselines)."""
   columns = _columns(result)
-  n = result.get("num_test_pairs", result.get("num_samples"))
-  header = ["metric", f"{'translated' if 'num_test_pairs' in result else 'generated'} ({n})"]
+  # A translation's test images (pairs: pix2pix; both domains: CycleGAN, DiscoGAN).
+  translated = result.get("num_test_pairs", result.get("num_test_images"))
+  n = result.get("num_samples") if translated is None else translated
+  header = ["metric", f"{'generated' if translated is None else 'translated'} ({n})"]
   header += [head for _, head in columns]
   skip = {"step", "num_samples", "num_real_train", "num_real_test", "seed", "seconds",
-          "skipped", "num_inversions", "num_test_pairs"}
+          "skipped", "num_inversions", "num_test_pairs", "num_test_images"}
   suffixes = tuple(suffix for suffix, _ in columns)
   rows = []
   for key, value in result.items():
@@ -509,9 +511,10 @@ def format_table(result: dict) -> str:
   line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                              for i, (c, w) in enumerate(zip(r, widths)))
   what = result.get("model") or result.get("family")
-  if "num_test_pairs" in result:
+  if translated is not None:
+    how = f"({result['test_mode']} mode)" if "test_mode" in result else "both ways"
     title = (f"{what} on {result.get('dataset')}, step {result.get('step')}, the test split "
-             f"translated ({result.get('test_mode')} mode)")
+             f"translated {how}")
   else:
     title = (f"{what} on {result.get('dataset')}, step {result.get('step')}, "
              f"{result.get('sampling')} samples vs {result.get('num_real_train')} train images")

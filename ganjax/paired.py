@@ -153,7 +153,8 @@ def split_aligned(image, path: str = "image"):
   return image.crop((0, 0, w // 2, h)), image.crop((w // 2, 0, w, h))
 
 
-def _resize(image, size: int) -> np.ndarray:
+def resize_square(image, size: int) -> np.ndarray:
+  """A PIL image resized to size x size (bicubic, as the reference), uint8 (size, size, C)."""
   from PIL import Image
   arr = np.asarray(image.resize((size, size), Image.BICUBIC), np.uint8)
   return arr[..., None] if arr.ndim == 2 else arr
@@ -164,8 +165,8 @@ def _aligned_pairs(folder, split, size, channels, direction):
   a, b = [], []
   for path in image_files(os.path.join(folder, split)):
     left, right = split_aligned(open_image(path, mode), path)
-    a.append(_resize(left, size))
-    b.append(_resize(right, size))
+    a.append(resize_square(left, size))
+    b.append(resize_square(right, size))
   a, b = np.stack(a), np.stack(b)
   return Pairs(a, b) if direction == "AtoB" else Pairs(b, a)
 
@@ -204,6 +205,13 @@ def check(dataset: str, *, channels: int, folder: str = "", direction: str = "At
                           f"{', '.join(DATASETS)}, not {dataset!r}")
 
 
+def crop(image: np.ndarray, dy: int, dx: int, resolution: int, flip: bool) -> np.ndarray:
+  """The resolution x resolution window of an (S, S, C) image at (dy, dx), flipped left-right
+  if `flip`."""
+  window = image[dy:dy + resolution, dx:dx + resolution]
+  return window[:, ::-1] if flip else window
+
+
 def batches(pairs: Pairs, *, batch_size: int, resolution: int, flip: bool, seed: int,
             shard_index: int = 0, shard_count: int = 1):
   """Endless {'source', 'target'} float32 batches of this shard, randomly jittered.
@@ -229,6 +237,5 @@ def batches(pairs: Pairs, *, batch_size: int, resolution: int, flip: bool, seed:
     out = {"source": [], "target": []}
     for i, (dy, dx), f in zip(idx[lo:hi], offsets[lo:hi], flips[lo:hi]):
       for key, images in (("source", pairs.source), ("target", pairs.target)):
-        crop = images[i, dy:dy + resolution, dx:dx + resolution]
-        out[key].append(crop[:, ::-1] if f else crop)
+        out[key].append(crop(images[i], dy, dx, resolution, f))
     yield {key: to_float(np.stack(v)) for key, v in out.items()}

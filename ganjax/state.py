@@ -44,7 +44,8 @@ class GANState(struct.PyTreeNode):
     return self.generator.variables(self.ema_params)
 
 
-def _init_net(rng, module, sample_input, tx, kwargs=None):
+def init_net(rng, module, sample_input, tx, kwargs=None):
+  """A NetState of `module` initialised on `sample_input` (module(x, train=False, **kwargs))."""
   variables = module.init(rng, sample_input, train=False, **(kwargs or {}))
   return NetState.create(apply_fn=module.apply, params=variables["params"], tx=tx,
                          batch_stats=variables.get("batch_stats", {}))
@@ -66,8 +67,8 @@ def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminat
     use_ema: keep an EMA copy of the generator params.
   """
   g_rng, d_rng = jax.random.split(rng)
-  g = _init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs)
-  d = _init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs)
+  g = init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs)
+  d = init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs)
   ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
   return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
                   ema_params=ema)

@@ -24,6 +24,18 @@ jax.config.update("jax_platforms", "cpu")
 import pytest  # noqa: E402
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_module(*args, timeout: int = 300):
+  """`python -m ARGS` in the checkout, unoptimised JAX on the CPU: a CompletedProcess."""
+  import subprocess
+  import sys
+  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=timeout)
+
+
 def shrink(config, data_dir: str = "", **overrides):
   """A config shrunk to seconds: tiny widths, batch 8, a few steps, the smallest DCGAN.
 

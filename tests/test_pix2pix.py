@@ -2,8 +2,6 @@
 
 import functools
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,9 +16,7 @@ from ganjax.families import pix2pix
 from ganjax.models.pix2pix import (PatchGANDiscriminator, UNetGenerator, receptive_field,
                                    unet_depth)
 from experiments.configs import pix2pix as pix2pix_configs
-from conftest import shrink
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import run_module, shrink
 
 
 def tiny(data_dir="", **overrides):
@@ -316,14 +312,8 @@ def test_a_run_writes_triplet_grids_and_evaluates_against_its_baselines(trained)
   assert [r.split()[0] for r in rows[:5]] == ["l1", "psnr", "ssim", "accuracy", "fcd"]
 
 
-def _cli(*args):
-  env = dict(os.environ, JAX_DISABLE_MOST_OPTIMIZATIONS="true", JAX_PLATFORMS="cpu")
-  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
-                        text=True, timeout=300)
-
-
 def _translate(*args):
-  return _cli("experiments.translate", *args)
+  return run_module("experiments.translate", *args)
 
 
 def test_translate_brings_any_image_back_to_its_own_size(trained, tmp_path):
@@ -351,7 +341,7 @@ def test_translate_brings_any_image_back_to_its_own_size(trained, tmp_path):
 
 
 def test_the_training_entry_point_refuses_a_bad_resolution_in_one_line(tmp_path):
-  r = _cli("experiments.pix2pix", "--config=experiments/configs/pix2pix.py:halves",
+  r = run_module("experiments.pix2pix", "--config=experiments/configs/pix2pix.py:halves",
            "--config.resolution=20", f"--workdir={tmp_path / 'w'}")
   lines = r.stderr.strip().splitlines()
   assert r.returncode == 2 and lines == [f"error: {lines[0][7:]}"], r.stderr[-3000:]

@@ -32,6 +32,8 @@ FAMILIES = {
     "acgan": "ganjax.families.acgan",
     "sgan": "ganjax.families.sgan",
     "pix2pix": "ganjax.families.pix2pix",  # paired image-to-image translation
+    "cyclegan": "ganjax.families.cyclegan",  # unpaired translation, cycle consistency
+    "discogan": "ganjax.families.discogan",  # unpaired translation, feature matching
 }
 
 

@@ -99,6 +99,17 @@ class Family:
     grid = images_lib.make_grid(samples, ncols=ncols)
     return images_lib.save_png(path, grid, scale=-(-512 // grid.shape[0]))
 
+  # ------------------------------------------------------------------ translation
+  def translation_directions(self, config) -> tuple[str, ...]:
+    """The directions ('AtoB', 'BtoA') `translate` runs for this config; () for a family
+    that does not translate images (experiments.translate refuses its runs)."""
+    del config
+    return ()
+
+  def translate(self, config, state, images, direction: str, *, seed: int = 0):
+    """The trained generator of `direction` on float32 images (N, R, R, C) in [-1, 1]."""
+    raise NotImplementedError(f"family {self.name!r} does not translate images")
+
   def finish(self, config, workdir: str, state, sampler, rng) -> None:
     """Runs once at the end of training (e.g. an evaluation the family always writes)."""
 

@@ -324,6 +324,14 @@ class Pix2Pix(base.Family):
     source, target = _pairs(config, "test").as_float()
     return (jnp.asarray(source[:n]), rng, jnp.asarray(target[:n])), 3 * min(n, per_row)
 
+  def translation_directions(self, config):
+    """One: the run's source -> target (`direction` of an aligned folder)."""
+    return (config.direction,)
+
+  def translate(self, config, state, images, direction, *, seed=0):
+    del direction  # The run's own: translation_directions has one.
+    return translate_all(config, state, images, seed=seed, batch_size=min(len(images), 64))
+
   def evaluation_sections(self):
     return (("translation", translation_section),)
 

@@ -139,6 +139,8 @@ class DCGANDiscriminator(nn.Module):
       if i > 0:  # No normalisation on the input layer (paper, section 3).
         x = self._norm(train)(x)
       x = nn.leaky_relu(x, self.negative_slope)
+      if i > 0:  # DiscoGAN's feature matching reads every normalised layer.
+        self.sow("intermediates", f"layer{i}", x)
     self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
     if self.minibatch_kernels:
       x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
