@@ -4,6 +4,10 @@
   exactly as four 2x2 "phase" convolutions whose outputs are interleaved. Same
   parameters and values as `flax.linen.ConvTranspose`, but its gradient is an ordinary
   convolution rather than an input-dilated one, which XLA on CPU runs ~20x faster.
+- `ConvTranspose3x3S2`: CycleGAN's upsampling layer (kernel 3, stride 2, PyTorch's
+  padding 1 and output_padding 1), as one matrix product of the four shifted inputs
+  followed by depth-to-space: same parameters and values as `flax.linen.ConvTranspose`,
+  25x faster on CPU with its gradient.
 - `torch_conv_transpose_weight_to_flax`: maps a PyTorch `ConvTranspose2d` weight to the
   flax kernel layout.
 - `ResizeConv`: nearest-neighbour upsampling followed by a stride-1 convolution, the
@@ -382,7 +386,7 @@ class ConvTranspose4x4S2(nn.Module):
     x, batch_shape = _flatten_batch(inputs)
     cin = x.shape[-1]
     kernel = self.param(
-        "kernel", self.kernel_init, (4, 4, cin, self.features), self.param_dtype
+        "kernel", self.kernel_init, (*self.kernel_shape, cin, self.features), self.param_dtype
     )
     bias = (
         self.param("bias", self.bias_init, (self.features,), self.param_dtype)
@@ -390,10 +394,15 @@ class ConvTranspose4x4S2(nn.Module):
         else None
     )
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv_transpose_4x4_s2(x, kernel, self.precision)
+    y = self._conv_transpose(x, kernel)
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
+
+  kernel_shape = (4, 4)
+
+  def _conv_transpose(self, x, kernel):
+    return conv_transpose_4x4_s2(x, kernel, self.precision)
 
 
 class Conv4x4S2(nn.Module):
@@ -453,6 +462,100 @@ class Conv4x4S1(Conv4x4S2):
 
   def _conv(self, x, kernel):
     return conv_4x4_s1(x, kernel, self.precision)
+
+
+# Kernel row (or column) of a 3x3, stride-2 transposed convolution that output phase r
+# (output pixel 2m + r) reads from input pixel m + d, for the shifts d in {0, 1}; None where
+# the phase reads nothing: y[2m] = x[m] K[1], y[2m+1] = x[m] K[0] + x[m+1] K[2].
+_TAPS_3X3_S2 = {(0, 0): 1, (0, 1): None, (1, 0): 0, (1, 1): 2}
+
+
+def conv_transpose_3x3_s2(x: Array, kernel: Array, precision: PrecisionLike = None) -> Array:
+  """`lax.conv_transpose(x, kernel, (2, 2), ((1, 2), (1, 2)))` (NHWC, HWIO): (H, W) -> (2H, 2W).
+
+  Each output pixel (2m + r, 2n + s) reads only input pixels (m + dy, n + dx), dy, dx in
+  {0, 1}, through the kernel taps `_TAPS_3X3_S2` gives for its phase (r, s): 1, 2, 2 and
+  4 taps, 9 in all, none wasted. So each phase is one matrix product of the shifted
+  copies of x it reads (zero past the bottom and right edges), side by side on the
+  channel axis; depth-to-space interleaves the four. Its gradients are matrix products
+  and slices, not the input-dilated convolution lax differentiates into.
+  """
+  n, h, w, _ = x.shape
+  xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+  shifts = [(dy, dx) for dy in (0, 1) for dx in (0, 1)]
+  phases = []
+  for r, s in shifts:  # The output phases, in the order depth-to-space expects.
+    taps = [(dy, dx, _TAPS_3X3_S2[(r, dy)], _TAPS_3X3_S2[(s, dx)]) for dy, dx in shifts]
+    taps = [t for t in taps if t[2] is not None and t[3] is not None]
+    cols = jnp.concatenate([xp[:, dy:dy + h, dx:dx + w] for dy, dx, _, _ in taps], axis=-1)
+    k = jnp.concatenate([kernel[ky, kx] for _, _, ky, kx in taps], axis=0)
+    phases.append(jnp.dot(cols, k, precision=precision))
+  y = jnp.stack(phases, axis=3).reshape(n, h, w, 2, 2, -1).transpose(0, 1, 3, 2, 4, 5)
+  return y.reshape(n, 2 * h, 2 * w, -1)
+
+
+def conv_3x3_s2(x: Array, kernel: Array, precision: PrecisionLike = None) -> Array:
+  """`lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)))` (NHWC, HWIO) for even H, W.
+
+  As one matrix product of the nine strided views of the padded input (im2col): its
+  input gradient is then a product and strided pads, not the input-dilated convolution
+  that XLA:CPU runs 2x slower than PyTorch does.
+  """
+  n, h, w, cin = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  cols = jnp.concatenate([xp[:, ky:ky + h:2, kx:kx + w:2] for ky in range(3)
+                          for kx in range(3)], axis=-1)
+  return jnp.dot(cols, kernel.reshape(9 * cin, -1), precision=precision)
+
+
+class Conv3x3S2(nn.Module):
+  """3x3, stride-2, pad-1 convolution (H, W) -> (H/2, W/2) for even H, W: `conv_3x3_s2`.
+
+  The same function and parameters as ``nn.Conv(features, (3, 3), strides=2,
+  padding=((1, 1), (1, 1)))``, PyTorch's ``Conv2d(Cin, Cout, 3, stride=2, padding=1)``
+  (CycleGAN's downsampling).
+  """
+
+  features: int
+  use_bias: bool = False
+  kernel_init: Initializer = default_kernel_init
+  bias_init: Initializer = default_bias_init
+  dtype: Dtype | None = None
+  param_dtype: Dtype = jnp.float32
+  precision: PrecisionLike = None
+
+  @nn.compact
+  def __call__(self, inputs: Array) -> Array:
+    x, batch_shape = _flatten_batch(inputs)
+    if x.shape[1] % 2 or x.shape[2] % 2:
+      raise ValueError(f"Conv3x3S2 takes even heights and widths, got {inputs.shape}")
+    kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = conv_3x3_s2(x, kernel, self.precision)
+    if bias is not None:
+      y = y + bias
+    return y.reshape(batch_shape + y.shape[1:])
+
+
+class ConvTranspose3x3S2(ConvTranspose4x4S2):
+  """2x upsampling by a 3x3, stride-2 transposed convolution: (H, W) -> (2H, 2W).
+
+  The same function and parameters as::
+
+      nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)))
+
+  which is PyTorch's ``ConvTranspose2d(Cin, Cout, 3, stride=2, padding=1,
+  output_padding=1)`` (CycleGAN's ResNet generator, after Johnson et al. 2016), computed
+  by `conv_transpose_3x3_s2`.
+  """
+
+  kernel_shape = (3, 3)
+
+  def _conv_transpose(self, x, kernel):
+    return conv_transpose_3x3_s2(x, kernel, self.precision)
 
 
 class ResizeConv(nn.Module):

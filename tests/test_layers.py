@@ -11,6 +11,8 @@ import pytest
 from jax.test_util import check_grads
 
 from ganjax.layers import (
+    Conv3x3S2,
+    ConvTranspose3x3S2,
     ConvTranspose4x4S2,
     MinibatchDiscrimination,
     ResizeConv,
@@ -260,3 +262,32 @@ def test_minibatch_discrimination_jit_and_grad():
   twins = jnp.concatenate([x[:1], x[:1]])
   grads = jax.grad(loss, argnums=(0, 1))(params, twins)
   assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
+# ---------------------------------------------------------------- CycleGAN's 3x3 stride-2 pair
+
+
+@pytest.mark.parametrize("layer,reference,shape", [
+    (ConvTranspose3x3S2, lambda f: nn.ConvTranspose(f, (3, 3), strides=(2, 2),
+                                                    padding=((1, 2), (1, 2))), (2, 5, 7, 3)),
+    (ConvTranspose3x3S2, lambda f: nn.ConvTranspose(f, (3, 3), strides=(2, 2),
+                                                    padding=((1, 2), (1, 2))), (1, 1, 1, 2)),
+    (Conv3x3S2, lambda f: nn.Conv(f, (3, 3), strides=2, padding=((1, 1), (1, 1))),
+     (2, 6, 8, 3)),
+])
+def test_3x3_stride_2_layers_equal_flax_in_values_and_gradients(layer, reference, shape):
+  x = _normal(7, shape)
+  fast, ref = layer(4, use_bias=True), reference(4)
+  params = ref.init(jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+      jnp.shape, fast.init(jax.random.key(0), x))                 # Same parameters.
+  np.testing.assert_allclose(fast.apply(params, x), ref.apply(params, x), atol=1e-5)
+  grads = [jax.grad(lambda p, x, m=m: jnp.sum(jnp.sin(m.apply(p, x))), argnums=(0, 1))(
+      params, x) for m in (fast, ref)]
+  for a, b in zip(*map(jax.tree.leaves, grads)):
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_conv3x3s2_refuses_odd_sizes():
+  with pytest.raises(ValueError, match="even heights and widths"):
+    Conv3x3S2(2).init(jax.random.key(0), jnp.zeros((1, 5, 6, 1)))

@@ -19,6 +19,7 @@ weights N(0, 0.02) as the reference's init_weights('normal').
 import flax.linen as nn
 import jax.numpy as jnp
 
+from ganjax import layers
 from ganjax.models.dcgan import conv_init
 from ganjax.models.pix2pix import _norm
 
@@ -53,27 +54,25 @@ class ResNetGenerator(nn.Module):
   def __call__(self, x, train: bool = True):
     bias = self.normalization == "instance"  # No bias before a BatchNorm, as the reference.
 
-    def conv(h, features, kernel, name, *, strides=1, padding="VALID", use_bias=bias):
-      return nn.Conv(features, (kernel, kernel), strides=strides, padding=padding,
-                     use_bias=use_bias, kernel_init=conv_init, name=name)(h)
+    def conv(h, features, kernel, name, *, use_bias=bias):  # Stride 1, padded by the caller.
+      return nn.Conv(features, (kernel, kernel), padding="VALID", use_bias=use_bias,
+                     kernel_init=conv_init, name=name)(h)
 
     def norm_relu(h):
       return nn.relu(_norm(self.normalization, train)(h))
 
     x = norm_relu(conv(reflect_pad(x, 3), self.width, 7, "c7_in"))
-    for i in (1, 2):
-      x = norm_relu(conv(x, self.width * 2 ** i, 3, f"down{i}", strides=2,
-                         padding=((1, 1), (1, 1))))
+    for i in (1, 2):  # PyTorch's Conv2d(k=3, s=2, padding=1), fast on CPU.
+      x = norm_relu(layers.Conv3x3S2(self.width * 2 ** i, use_bias=bias, kernel_init=conv_init,
+                                     name=f"down{i}")(x))
     for i in range(self.res_blocks):
       h = norm_relu(conv(reflect_pad(x, 1), self.width * 4, 3, f"res{i}_a"))
       h = _norm(self.normalization, train)(conv(reflect_pad(h, 1), self.width * 4, 3,
                                                 f"res{i}_b"))
       x = x + h
     for i in (2, 1):
-      # PyTorch's ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): of the dilated
-      # input, 3 - 1 - 1 = 1 pixel padded before and 1 + 1 = 2 after.
-      x = norm_relu(nn.ConvTranspose(self.width * 2 ** (i - 1), (3, 3), strides=(2, 2),
-                                     padding=((1, 2), (1, 2)), use_bias=bias,
-                                     kernel_init=conv_init, name=f"up{i}")(x))
+      # PyTorch's ConvTranspose2d(k=3, s=2, padding=1, output_padding=1), fast on CPU.
+      x = norm_relu(layers.ConvTranspose3x3S2(self.width * 2 ** (i - 1), use_bias=bias,
+                                              kernel_init=conv_init, name=f"up{i}")(x))
     x = conv(reflect_pad(x, 3), self.channels, 7, "c7_out", use_bias=True)
     return jnp.tanh(x)
