@@ -103,3 +103,18 @@ def test_ganjax_networks_have_the_reference_parameter_counts():
   assert bench.ganjax_param_counts(256) == bench.REFERENCE_PARAMS_256
   pytest.importorskip("torch")
   assert bench.ganjax_param_counts(32, width=4) == bench.torch_param_counts(32, width=4)
+
+
+def test_unpaired_table_rows_are_valid_configs_of_the_papers_ablations():
+  from benchmarks import unpaired_table
+  from ganjax import train
+  assert list(unpaired_table.ROWS) == ["CycleGAN", "GAN alone", "GAN + forward cycle",
+                                       "no identity loss", "no image pool", "DiscoGAN"]
+  for row in unpaired_table.ROWS:
+    for variant in ("rotate", "bold"):
+      c = unpaired_table.config_of(row, variant, seed=1, num_steps=300)
+      train.check_config(c)
+      assert c.seed == 1 and c.num_steps == 300 and c.dataset == f"digits_{variant}"
+  ablation = unpaired_table.config_of("GAN + forward cycle", "rotate", 0, 300)
+  assert (ablation.cycle_weight_a, ablation.cycle_weight_b) == (10.0, 0.0)
+  assert unpaired_table.config_of("DiscoGAN", "bold", 0, 300).gan_curriculum == 100

@@ -29,9 +29,12 @@ def get_config(arg=None):
     return c
   c.dataset = f"digits_{variant}"
   c.channels, c.resolution, c.load_size = 1, 32, 32
-  c.width = 32
-  c.num_steps = 3000
-  c.gan_curriculum = 1000
+  # Width 16 and batch 16 (the authors': 64 and 64, for 64 px photos): about 2 minutes on
+  # 2 CPU cores; the curriculum's switch to r = 0.5 after a third of the run.
+  c.width = 16
+  c.batch_size = 16
+  c.num_steps = 1500
+  c.gan_curriculum = 500
   c.sample_every = c.checkpoint_every = 500
   c.log_every = 100
   return c
