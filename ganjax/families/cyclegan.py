@@ -162,16 +162,15 @@ def translator(family, config):
   return translate
 
 
-def translate_all(family, config, state, images, direction: str, *, batch_size: int = 100):
-  """The generator of `direction` on a numpy array of any length, in batches of one shape."""
-  fn = translator(family, config)
+def translate_all(translate, state, images, direction: str, *, batch_size: int = 100):
+  """`translate` (a `translator`) on a numpy array of any length, in batches of one shape."""
   out = []
   for start in range(0, len(images), batch_size):
     chunk = np.asarray(images[start:start + batch_size], np.float32)
     n = len(chunk)
     if n < batch_size and len(images) > batch_size:  # Pad to the compiled shape.
       chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), np.float32)])
-    out.append(np.asarray(fn(state, chunk, direction))[:n])
+    out.append(np.asarray(translate(state, chunk, direction))[:n])
   return np.concatenate(out)
 
 
@@ -204,10 +203,11 @@ def translation_section(ctx) -> dict:
   test = load_domains(c, "test")
   a, b = test.as_float()
   out = {"num_test_images": len(a) + len(b)}
+  translate = translator(family, c)  # One compilation per direction for all four passes.
   for name, direction, back, source, target, target_domain in (
       ("a2b", "AtoB", "BtoA", a, b, "B"), ("b2a", "BtoA", "AtoB", b, a, "A")):
-    outputs = translate_all(family, c, state, source, direction)
-    cycled = translate_all(family, c, state, outputs, back)
+    outputs = translate_all(translate, state, source, direction)
+    cycled = translate_all(translate, state, outputs, back)
     out[f"{name}_cycle_l1"] = float(np.mean(np.abs(cycled - source)))
     if not test.paired:
       continue
@@ -397,7 +397,7 @@ class CycleGAN(base.Family):
 
   def translate(self, config, state, images, direction, *, seed=0):
     del seed  # The generators draw no noise.
-    return translate_all(self, config, state, images, direction,
+    return translate_all(translator(self, config), state, images, direction,
                          batch_size=min(len(images), 64))
 
   def evaluation_sections(self):
