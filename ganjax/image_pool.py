@@ -27,17 +27,21 @@ class ImagePool(struct.PyTreeNode):
     return self.images.shape[0]
 
 
-def create(size: int, image_shape, dtype=jnp.float32) -> ImagePool:
-  """An empty pool of `size` images of `image_shape` (size 0: a pool that returns its input)."""
+def create(size: int, image_shape, dtype=jnp.float32) -> ImagePool | None:
+  """An empty pool of `size` images of `image_shape`; None for size 0 (no pool: `query`
+  returns its input, and a checkpoint holds no zero-size array, which Orbax refuses)."""
   if size < 0:
     raise ValueError(f"the pool size must be >= 0, got {size}")
+  if size == 0:
+    return None
   return ImagePool(images=jnp.zeros((size, *image_shape), dtype),
                    count=jnp.zeros((), jnp.int32))
 
 
-def query(pool: ImagePool, images: jax.Array, key) -> tuple[jax.Array, ImagePool]:
-  """(images for D, new pool): each of `images` (B, H, W, C) in turn, as the reference."""
-  if pool.size == 0:
+def query(pool: ImagePool | None, images: jax.Array, key) -> tuple[jax.Array, ImagePool | None]:
+  """(images for D, new pool): each of `images` (B, H, W, C) in turn, as the reference;
+  a None pool (size 0) returns `images` themselves."""
+  if pool is None:
     return images, pool
 
   def one(carry, inputs):

@@ -188,8 +188,9 @@ def test_the_pool_stores_until_full_then_swaps_half_the_time():
       swapped += 1
       assert new[0, 0] in np.asarray(pool.images)                # Stored in its place.
   assert 70 < swapped < 130                                      # Probability 1/2.
-  same, _ = image_pool.query(image_pool.create(0, (1,)), new, jax.random.key(0))
-  np.testing.assert_array_equal(same, new)                       # Size 0: no pool.
+  assert image_pool.create(0, (1,)) is None                      # Size 0: no pool,
+  same, _ = image_pool.query(None, new, jax.random.key(0))
+  np.testing.assert_array_equal(same, new)                       # D sees the newest.
 
 
 # --------------------------------------------------------------------------- steps
@@ -332,6 +333,14 @@ def test_a_resumed_cyclegan_run_is_the_uninterrupted_one_pools_included(trained,
   assert int(resumed.pool_a.count) == 3                           # Full: 2 images a step.
   for x, y in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(x, y)
+
+
+def test_a_run_without_pools_checkpoints_and_resumes(tmp_path, data_dir):
+  c = lambda n: tiny_cyclegan(data_dir, num_steps=n, pool_size=0, checkpoint_every=1,
+                              sample_every=100)
+  train.train_and_evaluate(c(1), str(tmp_path))
+  state = train.train_and_evaluate(c(2), str(tmp_path))
+  assert int(state.step) == 2 and state.pool_a is None and state.pool_b is None
 
 
 def test_evaluation_scores_both_directions_against_the_true_counterparts(trained):
