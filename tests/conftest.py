@@ -23,6 +23,13 @@ jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402
 
+# TFDS's mock data lives in tensorflow_datasets/testing, whose test_utils.py pytest's
+# assertion rewriting parses on import (its name matches test_*.py). Parsed deep inside a
+# test's stack, CPython 3.11.7's compiler can fail with "SystemError: AST constructor
+# recursion depth mismatch" (CPython gh-106905); imported here, at a shallow stack, it
+# parses once and is cached for every test.
+from tensorflow_datasets.testing import mocking  # noqa: E402, F401
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
