@@ -309,25 +309,25 @@ def get_classifier(dataset: str, *, resolution: int, channels: int, data_dir: st
                           log=log)
 
 
-def classifier_for_images(name: str, train: tuple, test: tuple | None = None, *,
+def classifier_for_images(name: str, load_images, *, resolution: int, channels: int,
                           num_classes: int, directory: str | None = None,
                           num_steps: int | None = None, seed: int = 0,
                           log=print) -> DomainClassifier:
-  """A domain classifier of labelled images in memory (e.g. a transformed digits domain).
+  """A domain classifier of labelled images made in memory (e.g. a transformed digits domain).
 
-  `train`, `test`: (images (N, R, R, C) in [-1, 1], labels (N,)); `name` keys the cache
-  (default directory `default_directory(name, R, C)`), so one name must always mean the
-  same images. Loaded from the cache when there, else trained and cached as
-  `get_classifier` does.
+  `load_images()` returns (train, test), each (images (N, resolution, resolution,
+  channels) in [-1, 1], labels (N,)), test possibly None; it is called only when no
+  classifier is cached. `name` keys the cache (default directory
+  `default_directory(name, resolution, channels)`), so one name must always mean the same
+  images. Trained and cached as `get_classifier` does.
   """
-  images, labels = train
-  resolution, channels = images.shape[1], images.shape[3]
   directory = directory or default_directory(name, resolution, channels)
   expected = {"version": VERSION, "dataset": name, "resolution": resolution,
               "channels": channels, "center_crop": 0, "train_split": "train"}
   cached = _load_cached(directory, expected)
   if cached is not None:
     return cached
+  (images, labels), test = load_images()
   return _train_and_cache(directory, expected, images, labels, num_classes, test=test,
                           test_split="test", num_steps=num_steps, seed=seed, log=log)
 

@@ -438,8 +438,8 @@ class Conv4x4S2(nn.Module):
     if inputs.ndim < 3:
       raise ValueError(f"expected (*batch, H, W, C) inputs, got shape {inputs.shape}")
     x, batch_shape = _flatten_batch(inputs)
-    kernel = self.param(
-        "kernel", self.kernel_init, (4, 4, x.shape[-1], self.features), self.param_dtype)
+    kernel = self.param("kernel", self.kernel_init,
+                        (*self.kernel_shape, x.shape[-1], self.features), self.param_dtype)
     bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
@@ -447,6 +447,8 @@ class Conv4x4S2(nn.Module):
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])
+
+  kernel_shape = (4, 4)
 
   def _conv(self, x, kernel):
     return conv_4x4_s2(x, kernel, self.precision)
@@ -508,7 +510,7 @@ def conv_3x3_s2(x: Array, kernel: Array, precision: PrecisionLike = None) -> Arr
   return jnp.dot(cols, kernel.reshape(9 * cin, -1), precision=precision)
 
 
-class Conv3x3S2(nn.Module):
+class Conv3x3S2(Conv4x4S2):
   """3x3, stride-2, pad-1 convolution (H, W) -> (H/2, W/2) for even H, W: `conv_3x3_s2`.
 
   The same function and parameters as ``nn.Conv(features, (3, 3), strides=2,
@@ -516,28 +518,12 @@ class Conv3x3S2(nn.Module):
   (CycleGAN's downsampling).
   """
 
-  features: int
-  use_bias: bool = False
-  kernel_init: Initializer = default_kernel_init
-  bias_init: Initializer = default_bias_init
-  dtype: Dtype | None = None
-  param_dtype: Dtype = jnp.float32
-  precision: PrecisionLike = None
+  kernel_shape = (3, 3)
 
-  @nn.compact
-  def __call__(self, inputs: Array) -> Array:
-    x, batch_shape = _flatten_batch(inputs)
+  def _conv(self, x, kernel):
     if x.shape[1] % 2 or x.shape[2] % 2:
-      raise ValueError(f"Conv3x3S2 takes even heights and widths, got {inputs.shape}")
-    kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features),
-                        self.param_dtype)
-    bias = (self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias else None)
-    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    y = conv_3x3_s2(x, kernel, self.precision)
-    if bias is not None:
-      y = y + bias
-    return y.reshape(batch_shape + y.shape[1:])
+      raise ValueError(f"Conv3x3S2 takes even heights and widths, got {x.shape}")
+    return conv_3x3_s2(x, kernel, self.precision)
 
 
 class ConvTranspose3x3S2(ConvTranspose4x4S2):

@@ -43,10 +43,10 @@ import numpy as np
 from ganjax import image_pool, losses, paired, steps, unpaired
 from ganjax.config import ConfigError
 from ganjax.families import base
-from ganjax.families.pix2pix import interleave, translation_scores
+from ganjax.families.pix2pix import (check_load_size, check_patchgan, check_unet, interleave,
+                                     translation_scores)
 from ganjax.models.cyclegan import ResNetGenerator, default_res_blocks
-from ganjax.models.pix2pix import (NORMALIZATIONS, PatchGANDiscriminator, UNetGenerator,
-                                   min_patchgan_resolution, unet_depth)
+from ganjax.models.pix2pix import PatchGANDiscriminator, UNetGenerator
 from ganjax.state import NetState, init_net
 
 GENERATORS = ("resnet", "unet")
@@ -188,12 +188,17 @@ def domain_classifier(config, domain: str, ctx):
     return classifier_lib.get_classifier("digits", resolution=size, channels=1,
                                          data_dir=config.data_dir or None, **kwargs)
   index = "AB".index(domain)
-  splits = {}
-  for split in ("train", "test"):
-    forms = unpaired.digits_split(task, split, size, config.data_dir or None)
-    splits[split] = (paired.to_float(forms[index]), forms[2])
-  return classifier_lib.classifier_for_images(f"{task}_{domain}", splits["train"],
-                                              splits["test"], num_classes=10, **kwargs)
+
+  def load_images():  # Only when the classifier is not cached yet.
+    out = []
+    for split in ("train", "test"):
+      forms = unpaired.digits_split(task, split, size, config.data_dir or None)
+      out.append((paired.to_float(forms[index]), forms[2]))
+    return out
+
+  return classifier_lib.classifier_for_images(f"{task}_{domain}", load_images,
+                                              resolution=size, channels=1, num_classes=10,
+                                              **kwargs)
 
 
 def translation_section(ctx) -> dict:
@@ -282,32 +287,21 @@ class CycleGAN(base.Family):
     if config.d_steps != 1:
       raise ConfigError(f"{self.name} updates each network once a step: d_steps must be 1, "
                         f"got {config.d_steps}")
-    if config.load_size < config.resolution:
-      raise ConfigError(f"load_size {config.load_size} must be >= resolution "
-                        f"{config.resolution} (equal: no random crop)")
+    check_load_size(config)
     if min(config.width, config.d_width) < 1:
       raise ConfigError("width and d_width must be >= 1")
     if config.generator not in GENERATORS:
       raise ConfigError(f"unknown generator {config.generator!r}; valid: "
                         f"{', '.join(GENERATORS)}")
-    if config.normalization not in NORMALIZATIONS:
-      raise ConfigError(f"unknown normalization {config.normalization!r}; "
-                        f"valid: {', '.join(NORMALIZATIONS)}")
+    check_patchgan(config)
     if config.generator == "unet":
-      try:
-        unet_depth(config.resolution)
-      except ValueError as e:
-        raise ConfigError(str(e)) from None
+      check_unet(config)
     elif config.resolution < 4 or config.resolution % 4:
       raise ConfigError(f"the ResNet generator halves the image twice: resolution must be "
                         f"a multiple of 4, got {config.resolution}")
     if config.res_blocks < 0:
       raise ConfigError(f"res_blocks must be >= 0 (0: the reference's choice), got "
                         f"{config.res_blocks}")
-    if config.d_layers < 0 or config.resolution < min_patchgan_resolution(config.d_layers):
-      raise ConfigError(f"a PatchGAN of d_layers={config.d_layers} needs images of at least "
-                        f"{min_patchgan_resolution(config.d_layers)} px, got resolution "
-                        f"{config.resolution}")
     weights = (config.gan_weight, config.cycle_weight_a, config.cycle_weight_b,
                config.identity_weight)
     if min(weights) < 0 or not config.gan_weight:

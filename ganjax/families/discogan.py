@@ -30,6 +30,7 @@ import optax
 from ganjax import steps
 from ganjax.config import ConfigError
 from ganjax.families import base, cyclegan
+from ganjax.families.pix2pix import check_load_size
 from ganjax.models.dcgan import RESOLUTIONS, DCGANDiscriminator
 from ganjax.models.discogan import DiscoGANGenerator
 
@@ -156,9 +157,7 @@ class DiscoGAN(cyclegan.CycleGAN):
     if config.resolution not in RESOLUTIONS:
       raise ConfigError(f"discogan resolution must be one of "
                         f"{', '.join(map(str, RESOLUTIONS))}, got {config.resolution}")
-    if config.load_size < config.resolution:
-      raise ConfigError(f"load_size {config.load_size} must be >= resolution "
-                        f"{config.resolution} (equal: no random crop)")
+    check_load_size(config)
     if config.width < 1 or config.update_interval < 2:
       raise ConfigError(f"width must be >= 1 and update_interval >= 2 (D on one iteration "
                         f"of every update_interval), got {config.width}, "

@@ -219,6 +219,35 @@ def _pairs(config, split: str, *, jitter: bool = False) -> paired.Pairs:
     raise ConfigError(str(e)) from None
 
 
+# The checks the image-to-image families (pix2pix, CycleGAN, DiscoGAN) share.
+
+
+def check_unet(config) -> None:
+  """ConfigError unless the U-Net can take `config.resolution`."""
+  try:
+    unet_depth(config.resolution)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+def check_load_size(config) -> None:
+  """ConfigError unless the random jitter's load size can be cropped to the resolution."""
+  if config.load_size < config.resolution:
+    raise ConfigError(f"load_size {config.load_size} must be >= resolution "
+                      f"{config.resolution} (equal: no random crop)")
+
+
+def check_patchgan(config) -> None:
+  """ConfigError unless `normalization` is known and the PatchGAN fits the resolution."""
+  if config.normalization not in NORMALIZATIONS:
+    raise ConfigError(f"unknown normalization {config.normalization!r}; "
+                      f"valid: {', '.join(NORMALIZATIONS)}")
+  if config.d_layers < 0 or config.resolution < min_patchgan_resolution(config.d_layers):
+    raise ConfigError(f"a PatchGAN of d_layers={config.d_layers} needs images of at least "
+                      f"{min_patchgan_resolution(config.d_layers)} px, got resolution "
+                      f"{config.resolution}")
+
+
 class Pix2Pix(base.Family):
   """Paired source -> target translation: a U-Net G judged by a PatchGAN D with an L1 term."""
 
@@ -254,20 +283,9 @@ class Pix2Pix(base.Family):
                    direction=config.direction)
     except paired.PairedDataError as e:
       raise ConfigError(str(e)) from None
-    try:
-      unet_depth(config.resolution)
-    except ValueError as e:
-      raise ConfigError(str(e)) from None
-    if config.load_size < config.resolution:
-      raise ConfigError(f"load_size {config.load_size} must be >= resolution "
-                        f"{config.resolution} (equal: no random crop)")
-    if config.normalization not in NORMALIZATIONS:
-      raise ConfigError(f"unknown normalization {config.normalization!r}; "
-                        f"valid: {', '.join(NORMALIZATIONS)}")
-    if config.d_layers < 0 or config.resolution < min_patchgan_resolution(config.d_layers):
-      raise ConfigError(f"a PatchGAN of d_layers={config.d_layers} needs images of at least "
-                        f"{min_patchgan_resolution(config.d_layers)} px, got resolution "
-                        f"{config.resolution}")
+    check_unet(config)
+    check_load_size(config)
+    check_patchgan(config)
     if min(config.width, config.d_width) < 1 or config.dropout_blocks < 0:
       raise ConfigError("width and d_width must be >= 1 and dropout_blocks >= 0")
     if config.l1_weight < 0 or config.gan_weight < 0 or not (config.l1_weight or config.gan_weight):
