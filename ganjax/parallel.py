@@ -57,3 +57,10 @@ def put_batch(batch, mesh: Mesh, batch_axis: int = 0):
 def fetch(tree):
   """Replicated jax.Arrays -> numpy, on every process (each reads its own local copy)."""
   return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data), tree)
+
+
+def sync(name: str) -> None:
+  """Waits until every process reaches this point (a no-op in a single-process run)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices(name)

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from ganjax import families, parallel, workdir_lock
+from ganjax import families, parallel, run_history, workdir_lock
 from ganjax.checkpoint import Checkpointer
 from ganjax.config import ConfigError  # noqa: F401  (raised here; entry points catch it)
 from ganjax.interrupts import Interrupted, StopRequests
@@ -212,18 +212,40 @@ def train_and_evaluate(config, workdir: str):
       ckpt.close()  # Also on errors: Orbax must finish its writes before exit.
 
 
+def _resume(ckpt, state, workdir):
+  """(state, step) of the newest intact checkpoint ((state, 0) when there is none).
+
+  Newer damaged checkpoints are moved to `<workdir>/damaged_checkpoints/` (kept for a
+  post-mortem, out of the way of the steps that will be saved again), with a warning.
+  """
+  if ckpt.latest_step() is None:
+    return state, 0
+  state, _, damaged = ckpt.restore_newest_intact(state)
+  start = int(parallel.fetch(state.step))
+  if damaged:
+    destination = os.path.join(workdir, "damaged_checkpoints")
+    if jax.process_index() == 0:
+      for d in damaged:
+        path = ckpt.set_aside(d.step, destination)
+        logging.warning("warning: the checkpoint of step %d is damaged (%s): moved it to %s; "
+                        "resuming from step %d", d.step, d.reason, path, start)
+    parallel.sync("ganjax_set_aside_damaged_checkpoints")
+    ckpt.reload()
+  logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
+  return state, start
+
+
 def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch, stop):
   family = families.of(config)
-  start = 0
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
-    start = int(parallel.fetch(state.step))
-    logging.info("Resumed from the checkpoint of step %d in %s", start, ckpt.directory)
+  state, start = _resume(ckpt, state, workdir)
   # Only now, with the checkpoint known to fit this config, may the config be recorded:
   # a failed resume must leave the work directory as it was.
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    changes = run_history.record_config(workdir, config, start)
+    if start and changes:
+      logging.warning("resuming from step %d with changed fields: %s (each run's config is "
+                      "in config_history.jsonl)", start, run_history.describe_changes(changes))
+    run_history.truncate_metrics(workdir, start)
 
   # Input and step.
   repl = parallel.replicated(mesh)

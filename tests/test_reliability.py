@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -141,3 +142,109 @@ def test_a_work_directory_holds_one_live_run(tmp_path, data_dir):
   # Now the lock's process is dead: a stale lock is taken over, and released at the end.
   assert int(train.train_and_evaluate(c, workdir).step) == 2
   assert not os.path.exists(os.path.join(workdir, "lock"))
+
+
+# --------------------------------------------------------------------------- damaged checkpoints
+
+
+def _largest_file(directory):
+  files = [os.path.join(d, f) for d, _, fs in os.walk(directory) for f in fs]
+  return max(files, key=os.path.getsize)
+
+
+def _assert_same(a, b):
+  for x, y in zip(jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b))):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_checksums_catch_array_data_that_orbax_reads_without_complaint(tmp_path, data_dir):
+  from ganjax.checkpoint import Checkpointer
+  state = train.create_state(shrink(gan.get_config(), data_dir), jax.random.key(0))
+  ckpt = Checkpointer(str(tmp_path), save_every=1)
+  ckpt.save(1, state, force=True)
+  ckpt.wait()
+  _assert_same(ckpt.restore(state), state)
+  # Damage that reads back cleanly: one array's recorded CRC no longer matches its data.
+  path = tmp_path / "1" / "checksums" / "metadata"
+  with open(path) as f:
+    sums = json.load(f)
+  key = sorted(sums["crc32"])[0]
+  sums["crc32"][key] ^= 1
+  with open(path, "w") as f:
+    json.dump(sums, f)
+  with pytest.raises(CheckpointError, match=rf"step 1 .*: array data of {re.escape(key)} "
+                     r"differ from their checksums\. It is corrupt"):
+    ckpt.restore(state)
+  ckpt.close()
+
+
+def test_a_damaged_newest_checkpoint_is_set_aside_and_the_run_resumes_from_an_intact_one(
+    tmp_path, data_dir, caplog):
+  full = train.train_and_evaluate(shrink(gan.get_config(), data_dir, num_steps=8),
+                                  str(tmp_path / "full"))
+  workdir = tmp_path / "run"
+  c = shrink(gan.get_config(), data_dir, num_steps=6, keep_checkpoints=3)
+  train.train_and_evaluate(c, str(workdir))
+  path = _largest_file(workdir / "checkpoints" / "6" / "default")
+  with open(path, "r+b") as f:  # One flipped byte in the middle of the array data.
+    f.seek(os.path.getsize(path) // 2)
+    byte = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([byte[0] ^ 0xFF]))
+  damaged = open(path, "rb").read()
+  c.num_steps = 8
+  with caplog.at_level("WARNING"):
+    resumed = train.train_and_evaluate(c, str(workdir))
+  assert re.search(r"warning: the checkpoint of step 6 is damaged \(.+\): moved it to "
+                   r".*damaged_checkpoints/6; resuming from step 4", caplog.text)
+  kept = workdir / "damaged_checkpoints" / "6" / os.path.relpath(
+      path, workdir / "checkpoints" / "6")
+  assert open(kept, "rb").read() == damaged  # Kept as it was, for a post-mortem.
+  assert _steps(workdir) == [4, 6, 8]
+  _assert_same(resumed, full)  # Steps 5-8 redone: exactly the uninterrupted run.
+
+
+def test_when_no_checkpoint_restores_nothing_is_called_damaged_or_moved(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(shrink(gan.get_config(), data_dir, num_steps=4), workdir)
+  c = shrink(gan.get_config(), data_dir, num_steps=6, hidden=(32,))  # Other widths.
+  with pytest.raises(CheckpointError, match="step 4 .* different config"):
+    train.train_and_evaluate(c, workdir)
+  assert _steps(workdir) == [2, 4]
+  assert not os.path.exists(os.path.join(workdir, "damaged_checkpoints"))
+
+
+# --------------------------------------------------------------------------- resume records
+
+
+def test_a_resume_names_the_changed_fields_and_keeps_every_runs_config(
+    tmp_path, data_dir, caplog):
+  workdir = str(tmp_path)
+  c = shrink(gan.get_config(), data_dir, num_steps=2)
+  train.train_and_evaluate(c, workdir)
+  c.num_steps, c.optimizer.g_learning_rate = 4, 1e-3
+  with caplog.at_level("WARNING"):
+    train.train_and_evaluate(c, workdir)
+  assert ("resuming from step 2 with changed fields: num_steps 2 -> 4, "
+          "optimizer.g_learning_rate 0.0002 -> 0.001") in caplog.text
+  with open(os.path.join(workdir, "config_history.jsonl")) as f:
+    runs = [json.loads(line) for line in f]
+  assert [r["started_at_step"] for r in runs] == [0, 2]
+  assert runs[0]["changed"] == {} and runs[0]["config"]["optimizer"]["g_learning_rate"] == 2e-4
+  assert runs[1]["changed"] == {"num_steps": [2, 4], "optimizer.g_learning_rate": [2e-4, 1e-3]}
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f) == runs[1]["config"]  # The latest run's, for sample and evaluate.
+
+
+def test_metrics_have_one_row_per_logged_step_after_a_resume(tmp_path, data_dir):
+  workdir = str(tmp_path)
+  c = shrink(gan.get_config(), data_dir, num_steps=6, log_every=1, checkpoint_every=4)
+  train.train_and_evaluate(c, workdir)
+  # As if killed after logging step 6 but before its checkpoint: steps 5 and 6 are redone.
+  import shutil
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "6"))
+  with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+    f.write('{"step": 7, "d_lo')  # And a row torn by the kill.
+  train.train_and_evaluate(c, workdir)
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4, 5, 6]
