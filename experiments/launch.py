@@ -60,7 +60,6 @@ def main(name: str):
     from ganjax.interrupts import Interrupted
     from ganjax.workdir_lock import WorkdirBusyError
     workdir = flags.FLAGS.workdir or os.path.join("workdirs", f"{name}_{config.dataset}")
-    logging.info("config:\n%s", config)
     try:
       train.train_and_evaluate(config, workdir)
     except (train.ConfigError, DatasetNotFoundError, CheckpointError, WorkdirBusyError) as e:

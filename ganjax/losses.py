@@ -6,7 +6,9 @@ Losses come in pairs named as in TF-GAN, ``<family>_generator_loss(discriminator
 and ``<family>_discriminator_loss(discriminator_real_outputs, discriminator_gen_outputs)``;
 the generator minimises the first, the discriminator the second. Hyper-parameters are
 keyword-only. Cross-entropy terms are written with ``softplus`` so that values and
-gradients stay finite for logits of any magnitude.
+gradients stay finite for logits of any finite magnitude; logits of +-inf give the
+limit (0 or +inf), never NaN, except where a mean over the batch is inf - inf (the
+Wasserstein and hinge generator losses of a batch holding both +inf and -inf).
 
 Inputs are checked before anything is computed: a non-floating dtype (int, bool) raises
 ``TypeError``; real and generated outputs of different ranks or non-broadcastable shapes
@@ -28,6 +30,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 __all__ = [
@@ -105,7 +108,11 @@ def _check_label_smoothing(label_smoothing: Any) -> None:
 def _bce(logits: jax.Array, target: ArrayLike) -> jax.Array:
   # -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)), with log sigmoid(x) = -softplus(-x):
   # exact for |x| large, where log(sigmoid(x)) underflows to log(0).
-  return target * jax.nn.softplus(-logits) + (1.0 - target) * jax.nn.softplus(logits)
+  pos = target * jax.nn.softplus(-logits)
+  neg = (1.0 - target) * jax.nn.softplus(logits)
+  # A term with weight exactly 0 is 0, also where its softplus is inf (logits of +-inf):
+  # 0 * inf would be NaN, and the limit is 0.
+  return jnp.where(target == 0, 0.0, pos) + jnp.where(target == 1, 0.0, neg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,7 +633,9 @@ def auxiliary_classifier_loss(class_logits: ArrayLike, labels: ArrayLike) -> jax
 
   Raises:
     TypeError: on non-floating logits or non-integer labels.
-    ValueError: if the shapes do not match.
+    ValueError: if the shapes do not match, or concrete labels are outside [0, K).
+      Traced labels (under ``jit``) cannot be checked: any outside [0, K) makes the loss
+      NaN.
 
   References:
     Odena, Olah & Shlens, `Conditional Image Synthesis with Auxiliary Classifier GANs
@@ -641,8 +650,18 @@ def auxiliary_classifier_loss(class_logits: ArrayLike, labels: ArrayLike) -> jax
         f"labels must have shape class_logits.shape[:-1] = {logits.shape[:-1]}, "
         f"got {labels.shape}."
     )
-  picked = jnp.take_along_axis(logits, labels[..., None], axis=-1)[..., 0]
-  return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
+  num_classes = logits.shape[-1]
+  if not isinstance(labels, jax.core.Tracer):  # Concrete labels can be checked here.
+    bad = np.asarray(labels)[(np.asarray(labels) < 0) | (np.asarray(labels) >= num_classes)]
+    if bad.size:
+      raise ValueError(f"labels must be class ids in [0, {num_classes}), got "
+                       f"{sorted(set(bad.tolist()))[:5]}.")
+  valid = (labels >= 0) & (labels < num_classes)
+  picked = jnp.take_along_axis(logits, jnp.clip(labels, 0, num_classes - 1)[..., None],
+                               axis=-1)[..., 0]
+  # Traced labels out of range cannot raise: they make the loss NaN (which the training
+  # loop reports as divergence), never a loss for some other class.
+  return jnp.mean(jnp.where(valid, jax.nn.logsumexp(logits, axis=-1) - picked, jnp.nan))
 
 
 def semi_supervised_source_logits(class_logits: ArrayLike) -> jax.Array:

@@ -5,6 +5,7 @@ import os
 
 import jax
 import ml_collections
+from absl import logging
 
 from ganjax import families
 from ganjax.checkpoint import CheckpointError, Checkpointer
@@ -22,14 +23,26 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def load_trained(workdir: str, step: int | None = None):
-  """(config, state) of the latest (or given) checkpoint in `workdir`."""
+  """(config, state) of the latest intact (or the given) checkpoint in `workdir`.
+
+  Newer damaged checkpoints are skipped with a warning (and left where they are:
+  the next training run sets them aside).
+  """
   config = load_config(workdir)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=1, keep=10**6)
   if ckpt.latest_step() is None:
     raise CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
   target = families.of(config).create_state(config, jax.random.key(0))
-  state = ckpt.restore(target, step)
-  ckpt.close()
+  try:
+    if step is not None:
+      state = ckpt.restore(target, step)
+    else:
+      state, found, damaged = ckpt.restore_newest_intact(target)
+      for d in damaged:
+        logging.warning("warning: skipping the damaged checkpoint of step %d (%s); using "
+                        "step %d", d.step, d.reason, found)
+  finally:
+    ckpt.close()
   if not bool(jax.jit(all_finite)(state)):
     raise CheckpointError(f"the checkpoint of step {int(state.step)} in {ckpt.directory} "
                           f"holds non-finite values: that run diverged")

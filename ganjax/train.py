@@ -53,6 +53,24 @@ def check_devices(config, num_devices: int):
                         f"set {field} to a multiple of {num_devices} (e.g. {fix})")
 
 
+def prepare_workdir(workdir: str) -> str:
+  """Creates `workdir` (absolute path returned); ConfigError, in one line, when it is a
+  file or cannot be written, before anything is trained that could not be saved."""
+  workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"the work directory {workdir} is a file: pass a directory to --workdir")
+  probe = os.path.join(workdir, f".write_test_{os.getpid()}")
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with open(probe, "w") as f:
+      f.write("ganjax")
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(f"cannot write to the work directory {workdir}: "
+                      f"{e.strerror or e}") from None
+  return workdir
+
+
 def create_state(config, rng):
   """A fresh state of the config's family (pure: same rng, same state)."""
   return families.of(config).create_state(config, rng)
@@ -186,8 +204,7 @@ def train_and_evaluate(config, workdir: str):
   and `checkpoints/` under `workdir`; returns the final state.
   """
   check_config(config)
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  workdir = prepare_workdir(workdir)
 
   # Mesh and state.
   mesh = parallel.make_mesh()
@@ -238,18 +255,23 @@ def _resume(ckpt, state, workdir):
 def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch, stop):
   family = families.of(config)
   state, start = _resume(ckpt, state, workdir)
-  # Only now, with the checkpoint known to fit this config, may the config be recorded:
-  # a failed resume must leave the work directory as it was.
+  # The first batch now: a dataset that cannot be read is reported before the run records
+  # anything.
+  batches = input_batches(config, local_batch_size=local_batch, skip=start)
+  first = next(batches, None)
+  batches = itertools.chain([] if first is None else [first], batches)
+  # Only now, with the checkpoint known to fit this config and the data readable, may the
+  # config be recorded: a failed start must leave the work directory as it was.
   if jax.process_index() == 0:
     changes = run_history.record_config(workdir, config, start)
     if start and changes:
       logging.warning("resuming from step %d with changed fields: %s (each run's config is "
                       "in config_history.jsonl)", start, run_history.describe_changes(changes))
     run_history.truncate_metrics(workdir, start)
+  logging.info("config:\n%s", config)
 
-  # Input and step.
+  # The step.
   repl = parallel.replicated(mesh)
-  batches = input_batches(config, local_batch_size=local_batch, skip=start)
   step_fn = jax.jit(family.step(config),
                     in_shardings=(repl, parallel.batch_sharding(mesh, 1), repl),
                     out_shardings=(repl, repl), donate_argnums=0)

@@ -184,6 +184,33 @@ def test_large_logits_give_finite_values_and_gradients():
     np.testing.assert_allclose(losses.modified_generator_loss(big), 5e3)
 
 
+def test_infinite_logits_give_the_limit_never_nan():
+    inf = jnp.inf
+    # A saturated D: real +inf (sure it is real) and fake -inf (sure it is fake).
+    assert float(losses.minimax_discriminator_loss(jnp.array([inf]), jnp.array([-inf]))) == 0.0
+    assert float(losses.modified_generator_loss(jnp.array([-inf]))) == inf
+    assert float(losses.modified_generator_loss(jnp.array([inf]))) == 0.0
+    assert float(losses.minimax_generator_loss(jnp.array([inf]))) == -inf
+    # One-sided smoothing: a real logit of +inf now costs 0.1 * inf.
+    assert float(losses.minimax_discriminator_loss(
+        jnp.array([inf]), jnp.array([-inf]), label_smoothing=0.1)) == inf
+    both = jnp.array([inf, -inf, 0.0])
+    for g, d in [losses.get_loss_pair(n) for n in ("minimax", "non_saturating", "least_squares")]:
+        assert not np.isnan(float(g(both))) and not np.isnan(float(d(both, both)))
+    assert not np.isnan(float(losses.hinge_discriminator_loss(both, both)))
+    grads = jax.grad(losses.minimax_discriminator_loss, argnums=(0, 1))(both, both)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_class_labels_outside_the_classes_raise_or_give_nan_under_jit():
+    logits = jnp.zeros((2, 3))
+    for labels in ([0, 3], [-1, 0]):
+        with pytest.raises(ValueError, match=r"labels must be class ids in \[0, 3\), got "):
+            losses.auxiliary_classifier_loss(logits, jnp.array(labels))
+        # Traced labels cannot raise: NaN, never the loss of another class (-1 would wrap).
+        assert np.isnan(jax.jit(losses.auxiliary_classifier_loss)(logits, jnp.array(labels)))
+
+
 # ------------------------------------------------------------------------------------------
 # Input checks.
 # ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -248,3 +249,75 @@ def test_metrics_have_one_row_per_logged_step_after_a_resume(tmp_path, data_dir)
   train.train_and_evaluate(c, workdir)
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     assert [json.loads(line)["step"] for line in f] == [1, 2, 3, 4, 5, 6]
+
+
+def test_sample_and_evaluate_skip_a_damaged_newest_checkpoint(tmp_path, data_dir, caplog):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(shrink(gan.get_config(), data_dir, num_steps=4), workdir)
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "4", "default"))  # Array data gone.
+  with caplog.at_level("WARNING"):
+    _, state = load_trained(workdir)
+  assert int(state.step) == 2
+  assert "warning: skipping the damaged checkpoint of step 4 (" in caplog.text
+  assert _steps(workdir) == [2, 4]  # Left in place: only training sets checkpoints aside.
+  with pytest.raises(CheckpointError, match="step 4"):
+    load_trained(workdir, step=4)  # A step asked for by name is that step or an error.
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("log_every", 0, "log_every must be >= 1, got 0"),
+    ("sample_every", 0, "sample_every must be >= 1, got 0"),
+    ("checkpoint_every", -1, "checkpoint_every must be >= 1, got -1"),
+    ("keep_checkpoints", 0, "keep_checkpoints must be >= 1, got 0"),
+    ("num_sample_images", 0, "num_sample_images must be >= 1, got 0"),
+    ("batch_size", 0, "batch_size must be >= 1, got 0"),
+    ("num_steps", -1, "num_steps must be >= 0, got -1"),
+    ("ema_decay", float("nan"), "ema_decay must be in [0, 1), got nan"),
+    ("optimizer.g_learning_rate", -1.0, "optimizer.g_learning_rate must be > 0, got -1.0"),
+    ("optimizer.b2", 1.0, "optimizer.b2 must be in [0, 1), got 1.0"),
+    ("width", 0, "width must be >= 1, got 0"),
+    ("latent_dim", 0, "latent_dim must be >= 1, got 0"),
+    ("resolution", 20, "resolution must be one of 16, 32, 64, 128, got 20"),
+])
+def test_every_config_value_is_checked_before_anything_compiles(field, value, message):
+  from experiments.configs import dcgan
+  c = dcgan.get_config()
+  *parents, name = field.split(".")
+  node = c
+  for p in parents:
+    node = node[p]
+  node[name] = value
+  with pytest.raises(train.ConfigError, match=re.escape(message)):
+    train.check_config(c)
+
+
+def test_a_work_directory_that_is_a_file_or_unwritable_is_one_line(tmp_path, data_dir,
+                                                                     monkeypatch):
+  c = shrink(gan.get_config(), data_dir)
+  path = tmp_path / "file"
+  path.write_text("mine")
+  with pytest.raises(train.ConfigError, match=r"^the work directory .*file is a file: pass"):
+    train.train_and_evaluate(c, str(path))
+  assert path.read_text() == "mine"
+  real_open = open
+
+  def read_only(file, mode="r", *args, **kwargs):  # As a read-only or full file system does.
+    if "w" in mode:
+      raise PermissionError(13, "Permission denied")
+    return real_open(file, mode, *args, **kwargs)
+
+  monkeypatch.setattr("builtins.open", read_only)
+  with pytest.raises(train.ConfigError, match=r"^cannot write to the work directory .*: "
+                     r"Permission denied$"):
+    train.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+def test_a_data_dir_that_is_a_file_is_one_line(tmp_path):
+  from ganjax import data
+  path = tmp_path / "file"
+  path.write_text("")
+  with pytest.raises(data.DatasetNotFoundError, match=r"^data_dir .* is a file"):
+    data.info("digits", data_dir=str(path))

@@ -159,6 +159,9 @@ def prepared_builder(name: str, data_dir: str | None = None) -> tfds.core.Datase
     DatasetNotFoundError: the dataset is not in `data_dir` and its download host is
       unreachable (no network).
   """
+  if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise DatasetNotFoundError(f"data_dir {data_dir} is a file: pass the folder TFDS "
+                               "datasets are prepared in (or '' for TFDS's default)")
   builder = _builder(name, data_dir)
   if builder.is_prepared():
     return builder

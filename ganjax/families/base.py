@@ -20,7 +20,7 @@ import optax
 from ganjax import images as images_lib
 from ganjax import losses
 from ganjax.config import ConfigError
-from ganjax.models.dcgan import DCGANGenerator
+from ganjax.models.dcgan import RESOLUTIONS as DCGAN_RESOLUTIONS, DCGANGenerator
 from ganjax.models.features import ConvFeatures, MLPFeatures
 from ganjax.models.mlp import MLPGenerator
 from ganjax.steps import sample_latent
@@ -45,12 +45,7 @@ class Family:
 
   def check_config(self, config) -> None:
     """Raises ConfigError, in one line, for values the family cannot train."""
-    if config.num_steps < 0:
-      raise ConfigError(f"num_steps must be >= 0, got {config.num_steps}")
-    if config.batch_size < 1 or config.d_steps < 1:
-      raise ConfigError("batch_size and d_steps must be >= 1")
-    if not 0 <= config.ema_decay < 1:
-      raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+    check_loop_config(config)
     build_optimizers(config)
 
   def sharded_batch_sizes(self, config) -> dict:
@@ -124,6 +119,35 @@ class Family:
     return None
 
 
+def _check_range(config, field: str, low, high=None, *, low_open=False, high_open=True):
+  """ConfigError unless config.<field> (dotted) lies in the interval, as one line."""
+  value = config
+  for part in field.split("."):
+    value = value[part]
+  below = value <= low if low_open else value < low
+  above = high is not None and (value >= high if high_open else value > high)
+  if below or above or value != value:  # value != value: NaN.
+    if high is None:
+      allowed = f"{'>' if low_open else '>='} {low}"
+    else:
+      allowed = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    raise ConfigError(f"{field} must be {allowed}, got {value}")
+
+
+def check_loop_config(config) -> None:
+  """The ranges of the loop's fields (ganjax.config), checked before anything compiles."""
+  for field in ("batch_size", "d_steps", "log_every", "sample_every", "checkpoint_every",
+                "keep_checkpoints", "num_sample_images", "resolution", "channels"):
+    _check_range(config, field, 1)
+  for field in ("num_steps", "center_crop"):
+    _check_range(config, field, 0)
+  _check_range(config, "ema_decay", 0, 1)
+  for field in ("optimizer.g_learning_rate", "optimizer.d_learning_rate"):
+    _check_range(config, field, 0, low_open=True)
+  for field in ("optimizer.b1", "optimizer.b2"):
+    _check_range(config, field, 0, 1)
+
+
 # --------------------------------------------------------------------------- z -> x families
 # The fields, optimizers, losses and networks that gan, cgan, acgan, sgan and the mixture
 # benchmark share.
@@ -150,6 +174,14 @@ def check_zx_config(config) -> None:
     raise ConfigError(f"unknown model {config.model!r}; valid: {', '.join(ARCHITECTURES)}")
   if config.latent_dim < 1:
     raise ConfigError(f"latent_dim must be >= 1, got {config.latent_dim}")
+  if config.model == "dcgan":
+    if config.width < 1:
+      raise ConfigError(f"width must be >= 1, got {config.width}")
+    if config.resolution not in DCGAN_RESOLUTIONS:
+      raise ConfigError(f"the DCGAN doubles 4x4 up to the image size: resolution must be one "
+                        f"of {', '.join(map(str, DCGAN_RESOLUTIONS))}, got {config.resolution}")
+  elif not config.hidden or min(config.hidden) < 1:
+    raise ConfigError(f"hidden must be one or more layer widths >= 1, got {config.hidden}")
   if len(config.least_squares_labels) != 3:
     raise ConfigError(f"least_squares_labels is (a, b, c), got {config.least_squares_labels}")
   build_losses(config)
