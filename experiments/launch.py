@@ -4,6 +4,7 @@
 [--config.key=value ...] [--workdir=DIR] [--distributed]`
 """
 
+import errno
 import os
 import re
 import sys
@@ -71,8 +72,42 @@ def main(name: str):
       # or on divergence (exit 3), the good checkpoints kept: one line.
       print(f"{'error' if isinstance(e, train.Diverged) else 'stopped'}: {e}", file=sys.stderr)
       sys.exit(e.exit_code)
+    except Exception as e:  # noqa: BLE001  (a full or read-only disk: the machine's state)
+      cause = storage_error(e)
+      if cause is None:
+        raise
+      print(f"error: cannot write {cause.filename or workdir}: {cause.strerror}. The newest "
+            f"complete checkpoint is kept: free space (or fix the file system), then rerun "
+            f"the same command to resume", file=sys.stderr)
+      # Orbax's abandoned writes print pages of "Event loop is closed" at interpreter exit:
+      # the one line above is the whole story, so leave without that teardown.
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(2)
 
   app.run(run, flags_parser=_parse_flags)
+
+
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
+                   errno.EPERM)
+
+
+def storage_error(e: BaseException) -> OSError | None:
+  """The OSError of a full, read-only or forbidden file system behind `e` (Orbax wraps
+  the errors of its writes), or None."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+      return e
+    # TensorStore (Orbax's writer) reports the OS error in its message only.
+    code = re.search(r"os_error_code='?(\d+)", str(e))
+    if code and int(code.group(1)) in _STORAGE_ERRNOS:
+      path = re.search(r'Failed writing: "([^"]+)"', str(e))
+      return OSError(int(code.group(1)), os.strerror(int(code.group(1))),
+                     path.group(1) if path else None)
+    e = e.__cause__ or e.__context__
+  return None
 
 
 def _parse_flags(argv):
@@ -92,7 +127,8 @@ def _usage_error(e: Exception):
     # A config file raised: its own message is the last line, after the exception's name.
     message = re.sub(r"^[\w.]+: ", "", lines[-1])
   elif isinstance(e, (KeyError, AttributeError)):  # ml_collections on an unknown key.
-    message = "unknown config key " + "; ".join(line.strip("'") for line in lines)
+    message = "unknown config key " + "; ".join(
+        f"'{line.strip(chr(34) + chr(39))}'" for line in lines)
   else:
     message = " ".join(lines) or type(e).__name__
   print(f"error: {message}", file=sys.stderr)

@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import os
+import sys
 import time
 
 import jax
@@ -23,7 +24,7 @@ from absl import logging
 
 from ganjax import families, parallel, run_history, workdir_lock
 from ganjax.checkpoint import Checkpointer
-from ganjax.config import ConfigError  # noqa: F401  (raised here; entry points catch it)
+from ganjax.config import ConfigError, base_config  # ConfigError: entry points catch it
 from ganjax.interrupts import Interrupted, StopRequests
 from ganjax.state import NetState, all_finite
 
@@ -223,10 +224,21 @@ def train_and_evaluate(config, workdir: str):
                         save_every=config.checkpoint_every, keep=config.keep_checkpoints)
     try:
       with StopRequests() as stop:
-        return _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng,
-                           local_batch, stop)
-    finally:
-      ckpt.close()  # Also on errors: Orbax must finish its writes before exit.
+        state = _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng,
+                            local_batch, stop)
+    except BaseException:
+      # Orbax must finish (or abandon) its writes before exit. After a failed write (a full
+      # disk) its threads report every abandoned fragment as it winds down: noise beside
+      # the error that is on its way to the user.
+      hook = sys.unraisablehook
+      sys.unraisablehook = lambda unraisable: None
+      try:
+        ckpt.close()
+      finally:
+        sys.unraisablehook = hook
+      raise
+    ckpt.close()
+  return state
 
 
 def _resume(ckpt, state, workdir):
@@ -268,7 +280,11 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
       logging.warning("resuming from step %d with changed fields: %s (each run's config is "
                       "in config_history.jsonl)", start, run_history.describe_changes(changes))
     run_history.truncate_metrics(workdir, start)
-  logging.info("config:\n%s", config)
+  logging.info("config: %s; fields not at the %s family's defaults: %s",
+               os.path.join(workdir, "config.json"), config.family,
+               run_history.describe_changes(run_history.changed_fields(
+                   json.loads(base_config(config.family).to_json_best_effort()),
+                   json.loads(config.to_json_best_effort()))) or "none")
 
   # The step.
   repl = parallel.replicated(mesh)
