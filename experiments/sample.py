@@ -36,12 +36,20 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   import jax
-  from ganjax import train
+  from ganjax import families, train
+  family = families.of(config)
+  if not family.samples_from_z:
+    print(f"error: a {family.name} run translates images, it does not sample them from z: "
+          f"use python -m experiments.translate --workdir={FLAGS.workdir}", file=sys.stderr)
+    sys.exit(2)
   args, ncols = train.sample_grid_inputs(config, jax.random.key(FLAGS.seed), FLAGS.num)
   samples = jax.device_get(train.make_sampler(config)(state, *args))
   out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", "sample.png")
-  grid = images.make_grid(samples, ncols=ncols)
-  images.save_png(out, grid, scale=max(1, 256 // grid.shape[0]))
+  if family.image_samples:
+    grid = images.make_grid(samples, ncols=ncols)
+    images.save_png(out, grid, scale=max(1, 256 // grid.shape[0]))
+  else:  # The 2-D mixtures: the family's own picture (a scatter plot over the modes).
+    family.write_samples(out, config, samples, ncols=ncols, step=int(state.step))
   print(f"wrote {len(samples)} samples from step {int(state.step)} to {out}")
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from ganjax import mixture, packing, train
 from experiments.configs import mixture as mixture_config
+from conftest import run_module
 
 RING, GRID = mixture.get("ring"), mixture.get("grid")
 
@@ -131,6 +132,12 @@ def test_mixture_run_writes_eval_and_scatter(tmp_path):
   assert sorted(os.listdir(tmp_path / "samples")) == ["step_000002.png", "step_000003.png"]
   assert os.path.exists(tmp_path / "eval.png")
   assert os.path.exists(tmp_path / "checkpoints" / "3")
+  # experiments.sample draws the family's picture: a scatter plot, not an image grid.
+  out = run_module("experiments.sample", f"--workdir={tmp_path}", "--num=40",
+                   f"--out={tmp_path / 's.png'}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "wrote 40 samples from step 3" in out.stdout
+  assert Image.open(tmp_path / "s.png").size == Image.open(tmp_path / "eval.png").size
 
 
 def test_mixture_needs_the_mlp(tmp_path):

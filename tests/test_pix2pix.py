@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -338,6 +339,10 @@ def test_translate_brings_any_image_back_to_its_own_size(trained, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and match in lines[0], r.stderr
   assert (out / "wide.png").read_bytes() == before  # Nothing lost.
+  r = run_module("experiments.sample", f"--workdir={workdir}")
+  lines = [line for line in r.stderr.splitlines() if not re.match(r"[IW]\d{4} ", line)]
+  assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
+  assert lines[0].startswith("error: a pix2pix run translates images") and "translate" in lines[0]
 
 
 def test_the_training_entry_point_refuses_a_bad_resolution_in_one_line(tmp_path):
