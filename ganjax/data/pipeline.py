@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from ganjax.data import folder
 from ganjax.data.prepare import prepared_builder
 
 SHUFFLE_BUFFER = 10_000
@@ -50,6 +51,9 @@ def info(name: str, *, data_dir: str | None = None) -> DatasetInfo:
     DatasetNotFoundError: it is not prepared in `data_dir` and cannot be downloaded.
     UnknownDatasetError: TFDS knows no dataset of that name.
   """
+  root = folder.find(name, data_dir)
+  if root is not None:
+    return folder.info(root)
   tfds_info = prepared_builder(name, data_dir).info
   image = _image_feature(name, tfds_info)
   label = tfds_info.features["label"] if "label" in tfds_info.features.keys() else None
@@ -81,8 +85,9 @@ def load(
   """Batches of dataset `name` for this process: images in [-1, 1], labels as int32.
 
   Args:
-    name: a TFDS image dataset ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a', ...) or
-      ganjax's offline 'digits'. Prepared in `data_dir` on first use if it can be.
+    name: a TFDS image dataset ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a', ...),
+      ganjax's offline 'digits', or a folder of images (a path, or a folder in
+      `data_dir`: see ganjax.data.folder). Prepared in `data_dir` on first use if it can be.
     split: a TFDS split, sub-splits included ('train', 'test[:10%]', 'train+test').
     batch_size: examples per batch in this process (the local batch).
     resolution: side of the square output images; bilinear resize with antialiasing.
@@ -121,6 +126,15 @@ def load(
   if not 0 <= process_index < process_count:
     raise ValueError(f"need 0 <= process_index < process_count, got {process_index}, "
                      f"{process_count}")
+
+  root = folder.find(name, data_dir)
+  if root is not None:
+    ds = folder.load(root, split=split, batch_size=batch_size, resolution=resolution,
+                     channels=channels, seed=seed, shuffle=shuffle, repeat=repeat,
+                     drop_remainder=drop_remainder, center_crop=center_crop,
+                     process_index=process_index, process_count=process_count,
+                     with_labels=with_labels)
+    return iter(tfds.as_numpy(ds))
 
   builder = prepared_builder(name, data_dir)
   image = _image_feature(name, builder.info)

@@ -140,7 +140,8 @@ def _unknown(name: str) -> UnknownDatasetError:
   close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
   hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
   return UnknownDatasetError(
-      f"unknown dataset {name!r}: neither TFDS nor ganjax has a dataset of that name{hint}"
+      f"unknown dataset {name!r}: neither TFDS nor ganjax has a dataset of that name{hint} "
+      f"(for a folder of your own images, pass its path)"
   )
 
 

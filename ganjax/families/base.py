@@ -68,6 +68,8 @@ class Family:
   def train_batches(self, config, *, local_batch_size: int):
     """This process's endless minibatches: dicts of named numpy features, (B, ...) each."""
     from ganjax import data  # TensorFlow (~2.5 s) only when data is read.
+    if "num_classes" in config:  # A family that trains on labels.
+      check_dataset_classes(config, data.info(config.dataset, data_dir=config.data_dir or None))
     return data.load(config.dataset, split=config.train_split, batch_size=local_batch_size,
                      resolution=config.resolution, channels=config.channels,
                      seed=config.seed, data_dir=config.data_dir or None,
@@ -146,6 +148,17 @@ def check_loop_config(config) -> None:
     _check_range(config, field, 0, low_open=True)
   for field in ("optimizer.b1", "optimizer.b2"):
     _check_range(config, field, 0, 1)
+
+
+def check_dataset_classes(config, info) -> None:
+  """ConfigError unless the dataset has labels, all within config.num_classes."""
+  if info.num_classes is None:
+    raise ConfigError(f"family {config.family!r} trains on class labels and dataset "
+                      f"{config.dataset!r} has none (a folder of images gets them from "
+                      f"class subfolders)")
+  if info.num_classes > config.num_classes:
+    raise ConfigError(f"dataset {config.dataset!r} has {info.num_classes} classes: set "
+                      f"num_classes={info.num_classes}")
 
 
 # --------------------------------------------------------------------------- z -> x families
