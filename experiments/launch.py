@@ -85,7 +85,7 @@ def main(name: str):
       sys.stderr.flush()
       os._exit(2)
 
-  app.run(run, flags_parser=_parse_flags)
+  app.run(run, flags_parser=lambda argv: _parse_flags(argv, name))
 
 
 _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES,
@@ -110,12 +110,51 @@ def storage_error(e: BaseException) -> OSError | None:
   return None
 
 
-def _parse_flags(argv):
-  """absl's flag parsing, with a bad flag, config key or variant as one line and exit 2."""
+_HELP = ("--help", "-h", "-?", "--helpshort")
+
+
+def _parse_flags(argv, name: str):
+  """absl's flag parsing, with a bad flag, config key or variant as one line and exit 2,
+  and `--help` as this entry point's flags and config fields."""
+  wants_help = any(a in _HELP for a in argv[1:])
   try:
-    return flags.FLAGS(argv)
+    parsed = flags.FLAGS([a for a in argv if a not in _HELP])
   except Exception as e:  # noqa: BLE001  (flags.Error, or a config file's own error)
     _usage_error(e)
+  if wants_help:
+    print(help_text(name))
+    sys.exit(0)
+  return parsed
+
+
+def help_text(name: str) -> str:
+  """`--help`: usage, this entry point's flags, and every config field with its value in
+  the chosen config file (and variant, and overrides) and its description."""
+  from ganjax import config_docs
+  chosen = config_flags.get_config_filename(flags.FLAGS["config"])  # path.py[:variant]
+  path = re.sub(r"\.py:.*$", ".py", chosen)
+  variants = getattr(_config_module(path), "VARIANTS", ())
+  lines = [f"Trains {name}: python -m experiments.{name} "
+           f"--config=experiments/configs/{name}.py[:VARIANT] [--config.FIELD=VALUE ...] "
+           f"[--workdir=DIR] [--distributed]", ""]
+  if variants:
+    lines += [f"Variants of {path}: {', '.join(variants)} (the first is the default).", ""]
+  lines.append("Flags:")
+  for flag in ("config", "workdir", "distributed"):
+    lines.append(f"  --{flag}: {flags.FLAGS[flag].help}")
+  lines += ["", f"Config fields (values of {chosen} with the overrides given; set any with "
+            f"--config.FIELD=VALUE):",
+            config_docs.describe(flags.FLAGS.config), "",
+            "absl's own flags (logging, ...): --helpfull."]
+  return "\n".join(lines)
+
+
+def _config_module(path: str):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("ganjax_help_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def _usage_error(e: Exception):

@@ -22,26 +22,31 @@ def _loop_fields() -> dict:
       family="gan",                 # a name of ganjax.families.FAMILIES
       # Optimizers (ganjax.families.base.build_optimizers).
       optimizer=ml_collections.ConfigDict(dict(
-          name="adam", g_learning_rate=2e-4, d_learning_rate=2e-4, b1=0.5, b2=0.999,
-          schedule="constant")),    # constant | linear (to 0 at num_steps) | constant_then_linear
+          name="adam",              # adam | rmsprop
+          g_learning_rate=2e-4,     # the generator's learning rate
+          d_learning_rate=2e-4,     # the discriminator's (critic's) learning rate
+          b1=0.5,                   # Adam's beta1 (rmsprop: unused)
+          b2=0.999,                 # Adam's beta2 (rmsprop: its decay)
+          schedule="constant",      # constant | linear (to 0 at num_steps) | constant_then_linear
+      )),
       d_steps=1,                    # discriminator updates per generator update
       ema_decay=0.0,                # > 0 keeps an EMA of the generator for samples (e.g. 0.999)
       # Data.
-      dataset="digits",             # a TFDS name, or what the family reads
-      train_split="train",
+      dataset="digits",             # a TFDS name, a folder of images, or what the family reads
+      train_split="train",          # the split trained on (TFDS syntax: 'train[:90%]')
       data_dir="",                  # "" = TFDS's default (~/tensorflow_datasets)
-      resolution=16,
-      channels=1,
+      resolution=16,                # side of the square images trained on
+      channels=1,                   # 1 (gray) or 3 (RGB): images are converted to it
       center_crop=0,                # side of a central square crop before resizing; 0 = none
       batch_size=64,                # global, over all devices and processes
       # Loop.
-      num_steps=2000,
-      seed=0,
-      log_every=50,
-      sample_every=500,
-      checkpoint_every=500,
-      keep_checkpoints=3,
-      num_sample_images=64,
+      num_steps=2000,               # generator updates to train for
+      seed=0,                       # seeds the parameters, the noise and the data order
+      log_every=50,                 # steps between metrics.jsonl rows and progress lines
+      sample_every=500,             # steps between sample grids (samples/step_*.png)
+      checkpoint_every=500,         # steps between checkpoints (and at the end)
+      keep_checkpoints=3,           # the newest checkpoints kept on disk
+      num_sample_images=64,         # images in each sample grid
   )
 
 

@@ -102,7 +102,11 @@ class ACGAN(CGAN):
   name = "acgan"
 
   def fields(self) -> dict:
-    return dict(super().fields(), class_loss_weight=1.0, **noise_fields())
+    return dict(
+        super().fields(),
+        class_loss_weight=1.0,      # weight of the class term in D's and G's losses
+        **noise_fields(),
+    )
 
   def check_config(self, config):
     super().check_config(config)

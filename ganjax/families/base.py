@@ -170,7 +170,7 @@ def zx_fields() -> dict:
   """Config fields of the z -> x families."""
   return dict(
       model="dcgan",                # dcgan | mlp
-      latent_dim=100,
+      latent_dim=100,               # size of the noise z
       width=64,                     # DCGAN: filters of the widest-resolution layer
       hidden=(256, 256),            # MLP: hidden layer widths
       upsample="transposed",        # DCGAN generator: transposed | resize

@@ -167,7 +167,7 @@ class GAN(base.Family):
         gp_weight=10.0,             # objective gradient_penalty (WGAN-GP): lambda
         # Mode-collapse remedies for the discriminator (feature matching is a step kind).
         minibatch_kernels=0,        # minibatch discrimination: B kernels; 0 = off
-        minibatch_kernel_dim=5,     # ... each a C-dim projection
+        minibatch_kernel_dim=5,     # minibatch discrimination: the size C of each projection
         pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
     )
 
