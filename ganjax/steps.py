@@ -138,7 +138,7 @@ def finish_generator_update(state, g: NetState, d: NetState, grads, g_stats, *,
   g = g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
   ema = state.ema_params
   if ema is not None:
-    ema = update_ema(ema, g.params, ema_decay)
+    ema = update_ema(ema, g.params, ema_decay, num_updates=state.step)
   return state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from ganjax import families, parallel, run_history, workdir_lock
+from ganjax.families import base
 from ganjax.checkpoint import Checkpointer
 from ganjax.config import ConfigError, base_config  # ConfigError: entry points catch it
 from ganjax.interrupts import Interrupted, StopRequests
@@ -334,7 +335,8 @@ def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_
       sps = (step - step_last) / max(now - t_last, 1e-9) if step > step_last else 0.0
       t_last, step_last = now, step
       scalars["steps_per_sec"] = sps
-      outputs.scalars(step, scalars)
+      # The learning rates in use, for metrics.jsonl and TensorBoard (not the console).
+      outputs.scalars(step, {**scalars, **base.learning_rates(config, step - 1)})
       logging.info("%s", progress_line(step, config.num_steps, scalars))
       bad = sorted(k for k, v in scalars.items() if not np.isfinite(v))
       if bad:

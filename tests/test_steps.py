@@ -111,10 +111,21 @@ def test_ema_tracks_generator():
   c.hidden, c.batch_size, c.ema_decay = (16,), 4, 0.9
   state = train.create_state(c, jax.random.key(0))
   new, _ = jax.jit(train.build_step(c))(state, _batch(c), jax.random.key(0))
-  expected = update_ema(state.ema_params, new.generator.params, 0.9)
+  # The first update: the warm-up decay min(0.9, 1/10) = 0.1.
+  expected = update_ema(state.ema_params, new.generator.params, 0.1)
   assert _max_diff(new.ema_params, expected) < 1e-7
   assert _max_diff(new.ema_params, new.generator.params) > 0
+  later = state.replace(step=jnp.asarray(1000, state.step.dtype))
+  new, _ = jax.jit(train.build_step(c))(later, _batch(c), jax.random.key(0))
+  expected = update_ema(state.ema_params, new.generator.params, 0.9)  # Warmed up: 0.9.
+  assert _max_diff(new.ema_params, expected) < 1e-7
   assert train.create_state(gan.get_config(), jax.random.key(0)).ema_params is None
+
+
+def test_ema_warmup_decay_grows_with_the_updates_up_to_the_decay():
+  from ganjax.state import ema_warmup_decay
+  np.testing.assert_allclose([ema_warmup_decay(0.999, t) for t in (0, 90, 8991, 10**6)],
+                             [0.1, 0.91, 0.999, 0.999], rtol=1e-6)
 
 
 def test_training_a_tiny_gan_moves_the_generator_towards_the_data():

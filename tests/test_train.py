@@ -44,10 +44,22 @@ def test_writes_samples_metrics_checkpoints_and_config(trained):
   assert [r["step"] for r in rows] == [2, 4]
   for r in rows:
     assert {"g_loss", "d_loss", "steps_per_sec"} <= set(r) and np.isfinite(r["g_loss"])
+    assert r["g_learning_rate"] == r["d_learning_rate"] == 2e-4
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                 if s.isdigit()) == [2, 4]
   assert os.listdir(os.path.join(workdir, "tensorboard"))
   assert json.load(open(os.path.join(workdir, "config.json")))["num_steps"] == 4
+
+
+def test_learning_rates_follow_the_schedule():
+  from ganjax.families.base import learning_rates
+  c = dcgan.get_config()
+  c.num_steps, c.d_steps, c.optimizer.schedule = 100, 5, "linear"
+  c.optimizer.g_learning_rate, c.optimizer.d_learning_rate = 1e-3, 1e-4
+  assert learning_rates(c, 0) == pytest.approx({"g_learning_rate": 1e-3, "d_learning_rate": 1e-4})
+  # Half way: G has taken 50 of its 100 updates, D 250 of its 500.
+  assert learning_rates(c, 50) == pytest.approx({"g_learning_rate": 5e-4,
+                                                 "d_learning_rate": 5e-5})
 
 
 def test_load_trained_restores_the_final_state(trained):

@@ -222,6 +222,22 @@ def build_optimizers(config):
 SCHEDULES = ("linear", "constant_then_linear")
 
 
+def learning_rates(config, step: int) -> dict:
+  """{'g_learning_rate', 'd_learning_rate'} in use at generator step `step` (D has taken
+  step * d_steps updates), as build_optimizers schedules them."""
+  o = config.optimizer
+  if o.schedule == "constant":
+    return {"g_learning_rate": float(o.g_learning_rate),
+            "d_learning_rate": float(o.d_learning_rate)}
+  g_steps, d_steps = max(config.num_steps, 1), max(config.num_steps * config.d_steps, 1)
+  return {
+      "g_learning_rate": float(learning_rate_schedule(o.schedule, o.g_learning_rate,
+                                                      g_steps)(step)),
+      "d_learning_rate": float(learning_rate_schedule(o.schedule, o.d_learning_rate,
+                                                      d_steps)(step * config.d_steps)),
+  }
+
+
 def learning_rate_schedule(kind: str, rate: float, num_updates: int):
   """'linear': rate decaying linearly to 0 over num_updates; 'constant_then_linear': rate
   for the first half, then linearly to 0 (pix2pix and CycleGAN: 100 + 100 epochs)."""
