@@ -31,7 +31,7 @@ def main(name: str):
   setup_process()
   try:  # ml_collections already reads --config.key=value overrides here.
     config_flags.DEFINE_config_file(
-        "config", f"experiments/configs/{name}.py",
+        "config", config_path(f"experiments/configs/{name}.py"),
         "Config file, optionally with a variant: path.py:variant.", lock_config=True)
   except Exception as e:  # noqa: BLE001  (an unknown key, a bad value: the user's input)
     _usage_error(e)
@@ -113,9 +113,24 @@ def storage_error(e: BaseException) -> OSError | None:
 _HELP = ("--help", "-h", "-?", "--helpshort")
 
 
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def config_path(path: str) -> str:
+  """`path` as given, or, where it does not exist here, the file of that name in ganjax's
+  checkout (`experiments/configs/x.py[:variant]` works from any directory)."""
+  file = path.split(":", 1)[0]
+  if os.path.exists(file) or os.path.isabs(file):
+    return path
+  inside = os.path.join(_CHECKOUT, path)
+  return inside if os.path.exists(inside.split(":", 1)[0]) else path
+
+
 def _parse_flags(argv, name: str):
   """absl's flag parsing, with a bad flag, config key or variant as one line and exit 2,
   and `--help` as this entry point's flags and config fields."""
+  argv = [f"--config={config_path(a[len('--config='):])}" if a.startswith("--config=") else a
+          for a in argv]
   wants_help = any(a in _HELP for a in argv[1:])
   try:
     parsed = flags.FLAGS([a for a in argv if a not in _HELP])

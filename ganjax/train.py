@@ -19,6 +19,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -79,8 +80,26 @@ def create_state(config, rng):
 
 
 def build_step(config):
-  """The family's pure step(state, batch, rng) -> (state, metrics), not yet jitted."""
-  return families.of(config).step(config)
+  """The family's pure step(state, batch, rng) -> (state, metrics), not yet jitted.
+
+  `batch` is a dict of features: one minibatch, each feature (B, ...), when d_steps is
+  1; otherwise d_steps minibatches stacked, (d_steps, B, ...) (the form the loop always
+  passes, also accepted with d_steps = 1).
+  """
+  family = families.of(config)
+  step = family.step(config)
+
+  def step_fn(state, batch, rng):
+    plain = all(jnp.ndim(x) == family.minibatch_rank(config, k) for k, x in batch.items())
+    if plain:
+      if config.d_steps != 1:
+        shapes = ", ".join(f"{k} {tuple(jnp.shape(x))}" for k, x in batch.items())
+        raise ValueError(f"d_steps={config.d_steps}: the step takes {config.d_steps} "
+                         f"minibatches stacked, each feature (d_steps, B, ...); got {shapes}")
+      batch = jax.tree.map(lambda x: x[None], batch)
+    return step(state, batch, rng)
+
+  return step_fn
 
 
 def make_sampler(config):

@@ -1,6 +1,7 @@
 """`--help` of the training entry points: their flags and every config field, described."""
 
 import importlib
+import os
 import re
 
 import pytest
@@ -53,3 +54,17 @@ def test_help_of_an_entry_point_lists_its_flags_and_the_chosen_configs_fields():
     assert re.search(rf"^  --config\.{re.escape(field)}=\S+ +\S", out, re.M), field
   assert re.search(r"^  --config\.width=8 ", out, re.M)            # The override,
   assert re.search(r"^  --config\.dataset=mnist ", out, re.M)      # and the variant's value.
+
+
+def test_entry_points_find_their_configs_from_any_directory(tmp_path):
+  """As after `pip install -e .`: the package on the path, the shell somewhere else."""
+  import subprocess
+  import sys
+  from conftest import ROOT
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  for args in ([], ["--config=experiments/configs/dcgan.py:mnist"]):
+    r = subprocess.run([sys.executable, "-m", "experiments.dcgan", *args, "--help"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--config.dataset=" in r.stdout, r.stderr[-2000:]
+  with open(os.path.join(ROOT, "pyproject.toml")) as f:
+    assert re.search(r'^include = \[.*"experiments\*"', f.read(), re.M)  # Installed too.

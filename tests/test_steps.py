@@ -122,6 +122,21 @@ def test_ema_tracks_generator():
   assert train.create_state(gan.get_config(), jax.random.key(0)).ema_params is None
 
 
+def test_one_critic_step_takes_a_plain_batch_and_more_take_them_stacked():
+  c = gan.get_config()
+  c.hidden, c.batch_size = (16,), 4
+  state = train.create_state(c, jax.random.key(0))
+  step = jax.jit(train.build_step(c))
+  stacked = _batch(c)
+  a, _ = step(state, stacked, jax.random.key(0))
+  b, _ = step(state, {"image": stacked["image"][0]}, jax.random.key(0))  # (B, ...)
+  assert _max_diff(a, b) == 0
+  c.d_steps = 3
+  with pytest.raises(ValueError, match=r"d_steps=3: the step takes 3 minibatches stacked, "
+                     r"each feature \(d_steps, B, \.\.\.\); got image \(4, 8, 8, 1\)"):
+    train.build_step(c)(state, {"image": stacked["image"][0]}, jax.random.key(0))
+
+
 def test_ema_warmup_decay_grows_with_the_updates_up_to_the_decay():
   from ganjax.state import ema_warmup_decay
   np.testing.assert_allclose([ema_warmup_decay(0.999, t) for t in (0, 90, 8991, 10**6)],

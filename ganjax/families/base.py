@@ -62,8 +62,17 @@ class Family:
     raise NotImplementedError(f"family {self.name!r} defines no state")
 
   def step(self, config):
-    """The pure train step `step(state, batch, rng) -> (state, metrics)`."""
+    """The pure train step `step(state, batch, rng) -> (state, metrics)`, on d_steps
+    minibatches stacked: every feature (d_steps, B, ...)."""
     raise NotImplementedError(f"family {self.name!r} defines no step")
+
+  def minibatch_rank(self, config, feature: str) -> int:
+    """The rank of `feature` in one minibatch (B, ...): 1 for labels, else 1 + the rank of
+    one example (`example_shape`, where the family has one; images otherwise)."""
+    if "label" in feature:
+      return 1
+    example = getattr(self, "example_shape", None)
+    return 1 + (len(example(config)) if example else 3)
 
   def train_batches(self, config, *, local_batch_size: int):
     """This process's endless minibatches: dicts of named numpy features, (B, ...) each."""
