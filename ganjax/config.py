@@ -47,6 +47,8 @@ def _loop_fields() -> dict:
       checkpoint_every=500,         # steps between checkpoints (and at the end)
       keep_checkpoints=3,           # the newest checkpoints kept on disk
       num_sample_images=64,         # images in each sample grid
+      warm_start="",                # a work directory whose newest networks start this run
+      warm_start_networks="",       # ... which of them, comma-separated ("" = all); fresh optimizers
   )
 
 

@@ -261,13 +261,16 @@ def train_and_evaluate(config, workdir: str):
   return state
 
 
-def _resume(ckpt, state, workdir):
-  """(state, step) of the newest intact checkpoint ((state, 0) when there is none).
+def _resume(ckpt, state, workdir, config, mesh):
+  """(state, step) of the newest intact checkpoint; (state, 0) when there is none (then
+  with config.warm_start's networks, if set).
 
   Newer damaged checkpoints are moved to `<workdir>/damaged_checkpoints/` (kept for a
   post-mortem, out of the way of the steps that will be saved again), with a warning.
   """
   if ckpt.latest_step() is None:
+    if config.warm_start:
+      state = jax.device_put(warm_start(config, state), parallel.replicated(mesh))
     return state, 0
   state, _, damaged = ckpt.restore_newest_intact(state)
   start = int(parallel.fetch(state.step))
@@ -284,9 +287,50 @@ def _resume(ckpt, state, workdir):
   return state, start
 
 
+def warm_start(config, state):
+  """`state` with the networks of config.warm_start's newest checkpoint: their weights and
+  BatchNorm statistics (and the generator EMA, restarted from them); optimizer states and
+  the step stay fresh. ConfigError, in one line, for a network missing there or of
+  another shape."""
+  from ganjax.checkpoint import CheckpointError
+  from ganjax.restore import load_trained
+  try:
+    _, other = load_trained(config.warm_start)
+  except (FileNotFoundError, CheckpointError) as e:
+    raise ConfigError(f"warm_start: {e}") from None
+  ours, theirs = networks_in(state), networks_in(other)
+  wanted = [n.strip() for n in config.warm_start_networks.split(",") if n.strip()] or list(ours)
+  for name in wanted:
+    if name not in ours or name not in theirs:
+      where = "this run" if name not in ours else config.warm_start
+      raise ConfigError(f"warm_start_networks: no network {name!r} in {where} (networks: "
+                        f"{', '.join(ours if name not in ours else theirs)})")
+    mine, given = ours[name], theirs[name]
+    same = jax.tree.structure((mine.params, mine.batch_stats)) == jax.tree.structure(
+        (given.params, given.batch_stats)) and all(
+            a.shape == b.shape for a, b in zip(jax.tree.leaves((mine.params, mine.batch_stats)),
+                                               jax.tree.leaves((given.params, given.batch_stats))))
+    if not same:
+      raise ConfigError(f"warm_start: the {name} of {config.warm_start} has other layers or "
+                        f"shapes than this config's (model, width, resolution, ...)")
+
+  def take(path, net):
+    name = jax.tree_util.keystr(path, simple=True, separator=".")
+    if isinstance(net, NetState) and name in wanted:
+      return net.replace(params=theirs[name].params, batch_stats=theirs[name].batch_stats)
+    return net
+
+  new = jax.tree_util.tree_map_with_path(take, state, is_leaf=lambda x: isinstance(x, NetState))
+  if getattr(new, "ema_params", None) is not None and "generator" in wanted:
+    new = new.replace(ema_params=new.generator.params)
+  logging.info("warm start: %s from the checkpoint of step %d in %s", ", ".join(wanted),
+               int(parallel.fetch(other.step)), config.warm_start)
+  return new
+
+
 def _train_loop(config, workdir, mesh, state, ckpt, step_rng, sample_rng, local_batch, stop):
   family = families.of(config)
-  state, start = _resume(ckpt, state, workdir)
+  state, start = _resume(ckpt, state, workdir, config, mesh)
   # The first batch now: a dataset that cannot be read is reported before the run records
   # anything.
   batches = input_batches(config, local_batch_size=local_batch, skip=start)

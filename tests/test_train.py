@@ -294,3 +294,25 @@ def test_keeps_only_the_last_k_checkpoints(tmp_path, data_dir):
   train.train_and_evaluate(c, str(tmp_path))
   steps = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
   assert steps == [6, 7]  # Every 2 steps, the final step, and only the last 2 kept.
+
+
+def test_warm_start_takes_the_networks_of_another_run_and_fresh_optimizers(trained, tmp_path,
+                                                                            data_dir):
+  source, source_state = trained
+  c = tiny(dcgan.get_config(), data_dir, ema_decay=0.9, num_steps=0, warm_start=source,
+           warm_start_networks="generator")
+  state = train.train_and_evaluate(c, str(tmp_path / "g"))
+  fresh = train.create_state(c, jax.random.split(jax.random.key(c.seed), 3)[0])  # As train does.
+  for a, b in zip(jax.tree.leaves(jax.device_get(state.generator.params)),
+                  jax.tree.leaves(jax.device_get(source_state.generator.params))):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(jax.device_get((state.discriminator, state.generator.opt_state))),
+                  jax.tree.leaves(jax.device_get((fresh.discriminator, fresh.generator.opt_state)))):
+    np.testing.assert_array_equal(a, b)  # D and the optimizers: this run's own, fresh.
+  assert int(state.step) == 0
+  c = tiny(dcgan.get_config(), data_dir, num_steps=0, warm_start=source, width=8)
+  with pytest.raises(train.ConfigError, match="warm_start: the generator of .* other layers"):
+    train.train_and_evaluate(c, str(tmp_path / "w"))
+  c = tiny(dcgan.get_config(), data_dir, warm_start=str(tmp_path / "none"))
+  with pytest.raises(train.ConfigError, match=r"warm_start: .*config\.json not found"):
+    train.train_and_evaluate(c, str(tmp_path / "x"))
