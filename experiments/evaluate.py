@@ -1,12 +1,13 @@
-"""Evaluates the latest checkpoint of a trained work directory; writes DIR/eval.json.
+"""Evaluates the latest (or --step's) checkpoint of a work directory; writes DIR/eval.json.
 
-  python -m experiments.evaluate --workdir=workdirs/dcgan_digits
+  python -m experiments.evaluate --workdir=workdirs/dcgan_digits [--step=2000]
   python -m experiments.evaluate --workdir=DIR --num_samples=10000 --inception_weights=inception_fid.npz
 
 Metrics: see ganjax/evaluate.py. The domain classifier of a labelled dataset is trained on
 first use (digits: well under a minute on a CPU) and cached in --classifier_dir.
 """
 
+import functools
 import os
 import sys
 
@@ -33,7 +34,19 @@ flags.DEFINE_string("inception_weights", None,
 flags.DEFINE_integer("num_inversions", 64, "Held-out and train images to invert into z.")
 flags.DEFINE_integer("inversion_steps", 300, "Adam steps per inversion.")
 flags.DEFINE_string("out", None, "Output JSON (default: <workdir>/eval.json).")
+flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the newest).")
 FLAGS = flags.FLAGS
+
+
+def missing_step(workdir: str, step: int | None) -> str | None:
+  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
+  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
+  if step is None or step in saved:
+    return None
+  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
+          f"{', '.join(map(str, saved)) or 'none'}")
 
 
 def main(argv):
@@ -53,12 +66,16 @@ def main(argv):
     value = getattr(FLAGS, name)
     if value is not None and value < 1:
       fail(f"--{name} must be >= 1, got {value}")
+  if error := missing_step(FLAGS.workdir, FLAGS.step):
+    fail(error)
   # Orbax and TFDS log every file they touch at INFO; keep the console to the results.
   logging.set_verbosity(logging.WARNING)
   from ganjax import evaluate, inception
   from ganjax.checkpoint import CheckpointError
   from ganjax.classifier import ClassifierError
   from ganjax.data import DatasetNotFoundError
+  if FLAGS.step is not None:  # evaluate() loads the newest checkpoint: pin it to --step.
+    evaluate.load_trained = functools.partial(evaluate.load_trained, step=FLAGS.step)
 
   options = evaluate.Options(
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,

@@ -1,12 +1,13 @@
 """The latent space of a trained work directory: interpolation, arithmetic, inversion PNGs.
 
-  python -m experiments.latent --workdir=workdirs/dcgan_digits
+  python -m experiments.latent --workdir=workdirs/dcgan_digits [--step=2000]
   python -m experiments.latent --workdir=DIR --arithmetic='[0,5,9]-[3,4]+[7]'
 
 Writes <workdir>/latent/{interpolation_linear,interpolation_spherical,arithmetic,candidates,
 inversion}.png and latent.json (see ganjax.latent_report).
 """
 
+import functools
 import os
 import sys
 
@@ -30,7 +31,19 @@ flags.DEFINE_integer("group_size", 8, "Samples averaged per class operand.")
 flags.DEFINE_integer("num_inversions", 64, "Held-out images inverted into z.")
 flags.DEFINE_integer("inversion_steps", 300, "Adam steps per inversion.")
 flags.DEFINE_string("classifier_dir", None, "Where the domain classifier is cached.")
+flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the newest).")
 FLAGS = flags.FLAGS
+
+
+def missing_step(workdir: str, step: int | None) -> str | None:
+  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
+  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
+  if step is None or step in saved:
+    return None
+  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
+          f"{', '.join(map(str, saved)) or 'none'}")
 
 
 def main(argv):
@@ -45,12 +58,16 @@ def main(argv):
     fail(f"work directory {FLAGS.workdir} does not exist")
   if FLAGS.num_steps < 2 or FLAGS.num_rows < 1 or FLAGS.num_inversions < 1:
     fail("need --num_steps >= 2, --num_rows >= 1 and --num_inversions >= 1")
+  if error := missing_step(FLAGS.workdir, FLAGS.step):
+    fail(error)
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO.
   from ganjax import latent, latent_report
   from ganjax.checkpoint import CheckpointError
   from ganjax.classifier import ClassifierError
   from ganjax.data import DatasetNotFoundError
   from ganjax.evaluate import Skip
+  if FLAGS.step is not None:  # latent_report() loads the newest checkpoint: pin it to --step.
+    latent_report.load_trained = functools.partial(latent_report.load_trained, step=FLAGS.step)
   if FLAGS.arithmetic:
     try:
       latent.parse_expression(FLAGS.arithmetic)

@@ -1,6 +1,7 @@
-"""Writes a grid of samples from the latest checkpoint of a work directory.
+"""Writes a grid of samples from the latest (or --step's) checkpoint of a work directory.
 
   python -m experiments.sample --workdir=workdirs/dcgan_digits --num=64 --out=samples.png
+  python -m experiments.sample --workdir=DIR --step=2000
 
 A class-conditional run (cgan, acgan) gets the class grid training draws: one
 row per class, one fixed z per column, num // num_classes columns (at least one).
@@ -21,7 +22,19 @@ flags.DEFINE_string("workdir", None, "A trained work directory.", required=True)
 flags.DEFINE_integer("num", 64, "Number of samples.")
 flags.DEFINE_string("out", None, "Output PNG (default: <workdir>/samples/sample.png).")
 flags.DEFINE_integer("seed", 0, "Seed for z.")
+flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the newest).")
 FLAGS = flags.FLAGS
+
+
+def missing_step(workdir: str, step: int | None) -> str | None:
+  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
+  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
+  if step is None or step in saved:
+    return None
+  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
+          f"{', '.join(map(str, saved)) or 'none'}")
 
 
 def main(argv):
@@ -30,6 +43,9 @@ def main(argv):
   from ganjax.checkpoint import CheckpointError
   from ganjax.restore import load_trained
 
+  if error := missing_step(FLAGS.workdir, FLAGS.step):
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
   try:
     config, state = load_trained(FLAGS.workdir)
   except (FileNotFoundError, CheckpointError) as e:

@@ -3,7 +3,7 @@
   python -m experiments.translate --workdir=workdirs/pix2pix_digits_edges \
       --input=my_edges/ --out=translated/ [--fit=resize|pad] [--aligned] [--test_mode=eval]
   python -m experiments.translate --workdir=workdirs/cyclegan_digits_bold \
-      --input=bold_digits/ --out=thin/ --direction=BtoA
+      --input=bold_digits/ --out=thin/ --direction=BtoA [--step=2000]
 
 `--direction`: AtoB or BtoA; a CycleGAN or DiscoGAN run does both (default AtoB), a
 pix2pix run only its own (its config's `direction`).
@@ -46,7 +46,19 @@ flags.DEFINE_enum("test_mode", None, ["paper", "eval"],
                   "pix2pix: dropout and normalisation at test time (default: the run's).")
 flags.DEFINE_integer("seed", 0, "Seed of the dropout noise (test_mode paper).")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the newest).")
 FLAGS = flags.FLAGS
+
+
+def missing_step(workdir: str, step: int | None) -> str | None:
+  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
+  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
+  if step is None or step in saved:
+    return None
+  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
+          f"{', '.join(map(str, saved)) or 'none'}")
 
 
 class TranslateError(ValueError):
@@ -101,6 +113,8 @@ def main(argv):
     if not directions:
       raise TranslateError(f"{FLAGS.workdir} is a {config.family} run: translate needs a "
                            f"run that translates images (pix2pix, cyclegan, discogan)")
+    if error := missing_step(FLAGS.workdir, FLAGS.step):
+      raise TranslateError(error)
     direction = FLAGS.direction or directions[0]
     if direction not in directions:
       raise TranslateError(f"this {config.family} run translates {' and '.join(directions)} "
@@ -128,7 +142,7 @@ def main(argv):
       squares.append(arr[..., None] if arr.ndim == 2 else arr)
       boxes.append(box)
       sizes.append(im.size)
-    config, state = load_trained(FLAGS.workdir)
+    config, state = load_trained(FLAGS.workdir, FLAGS.step)
   except (TranslateError, FileNotFoundError, CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
