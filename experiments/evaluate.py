@@ -7,7 +7,6 @@ Metrics: see ganjax/evaluate.py. The domain classifier of a labelled dataset is 
 first use (digits: well under a minute on a CPU) and cached in --classifier_dir.
 """
 
-import functools
 import os
 import sys
 
@@ -38,17 +37,6 @@ flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the ne
 FLAGS = flags.FLAGS
 
 
-def missing_step(workdir: str, step: int | None) -> str | None:
-  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
-  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
-  ckpts = os.path.join(workdir, "checkpoints")
-  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
-  if step is None or step in saved:
-    return None
-  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
-          f"{', '.join(map(str, saved)) or 'none'}")
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -66,7 +54,7 @@ def main(argv):
     value = getattr(FLAGS, name)
     if value is not None and value < 1:
       fail(f"--{name} must be >= 1, got {value}")
-  if error := missing_step(FLAGS.workdir, FLAGS.step):
+  if error := launch.missing_step(FLAGS.workdir, FLAGS.step):
     fail(error)
   # Orbax and TFDS log every file they touch at INFO; keep the console to the results.
   logging.set_verbosity(logging.WARNING)
@@ -74,8 +62,6 @@ def main(argv):
   from ganjax.checkpoint import CheckpointError
   from ganjax.classifier import ClassifierError
   from ganjax.data import DatasetNotFoundError
-  if FLAGS.step is not None:  # evaluate() loads the newest checkpoint: pin it to --step.
-    evaluate.load_trained = functools.partial(evaluate.load_trained, step=FLAGS.step)
 
   options = evaluate.Options(
       num_samples=FLAGS.num_samples, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
@@ -83,7 +69,7 @@ def main(argv):
       num_inversions=FLAGS.num_inversions, inversion_steps=FLAGS.inversion_steps)
   out = FLAGS.out or os.path.join(FLAGS.workdir, "eval.json")
   try:
-    result = evaluate.evaluate(FLAGS.workdir, options, out_path=out)
+    result = evaluate.evaluate(FLAGS.workdir, options, out_path=out, step=FLAGS.step)
   except (FileNotFoundError, CheckpointError, ClassifierError, DatasetNotFoundError,
           inception.InceptionWeightsError) as e:
     fail(e)

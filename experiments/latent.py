@@ -7,7 +7,6 @@ Writes <workdir>/latent/{interpolation_linear,interpolation_spherical,arithmetic
 inversion}.png and latent.json (see ganjax.latent_report).
 """
 
-import functools
 import os
 import sys
 
@@ -35,17 +34,6 @@ flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the ne
 FLAGS = flags.FLAGS
 
 
-def missing_step(workdir: str, step: int | None) -> str | None:
-  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
-  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
-  ckpts = os.path.join(workdir, "checkpoints")
-  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
-  if step is None or step in saved:
-    return None
-  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
-          f"{', '.join(map(str, saved)) or 'none'}")
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -58,7 +46,7 @@ def main(argv):
     fail(f"work directory {FLAGS.workdir} does not exist")
   if FLAGS.num_steps < 2 or FLAGS.num_rows < 1 or FLAGS.num_inversions < 1:
     fail("need --num_steps >= 2, --num_rows >= 1 and --num_inversions >= 1")
-  if error := missing_step(FLAGS.workdir, FLAGS.step):
+  if error := launch.missing_step(FLAGS.workdir, FLAGS.step):
     fail(error)
   logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO.
   from ganjax import latent, latent_report
@@ -66,8 +54,6 @@ def main(argv):
   from ganjax.classifier import ClassifierError
   from ganjax.data import DatasetNotFoundError
   from ganjax.evaluate import Skip
-  if FLAGS.step is not None:  # latent_report() loads the newest checkpoint: pin it to --step.
-    latent_report.load_trained = functools.partial(latent_report.load_trained, step=FLAGS.step)
   if FLAGS.arithmetic:
     try:
       latent.parse_expression(FLAGS.arithmetic)
@@ -75,7 +61,8 @@ def main(argv):
       fail(e)
   try:
     latent_report.latent_report(
-        FLAGS.workdir, out_dir=FLAGS.out_dir, seed=FLAGS.seed, num_rows=FLAGS.num_rows,
+        FLAGS.workdir, step=FLAGS.step, out_dir=FLAGS.out_dir, seed=FLAGS.seed,
+        num_rows=FLAGS.num_rows,
         num_steps=FLAGS.num_steps, arithmetic=FLAGS.arithmetic, group_size=FLAGS.group_size,
         num_inversions=FLAGS.num_inversions, inversion_steps=FLAGS.inversion_steps,
         classifier_dir=FLAGS.classifier_dir)

@@ -110,6 +110,17 @@ def storage_error(e: BaseException) -> OSError | None:
   return None
 
 
+def missing_step(workdir: str, step: int | None) -> str | None:
+  """The one-line error for a --step with no checkpoint in `workdir`; None when there is
+  one (or no --step). Reads the directory only: it fails before JAX loads."""
+  ckpts = os.path.join(workdir, "checkpoints")
+  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
+  if step is None or step in saved:
+    return None
+  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
+          f"{', '.join(map(str, saved)) or 'none'}")
+
+
 _HELP = ("--help", "-h", "-?", "--helpshort")
 
 

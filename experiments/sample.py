@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from experiments import launch  # noqa: E402
 
@@ -26,28 +26,18 @@ flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the ne
 FLAGS = flags.FLAGS
 
 
-def missing_step(workdir: str, step: int | None) -> str | None:
-  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
-  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
-  ckpts = os.path.join(workdir, "checkpoints")
-  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
-  if step is None or step in saved:
-    return None
-  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
-          f"{', '.join(map(str, saved)) or 'none'}")
-
-
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax's INFO lines would bury the one result line.
   from ganjax import images
   from ganjax.checkpoint import CheckpointError
   from ganjax.restore import load_trained
 
-  if error := missing_step(FLAGS.workdir, FLAGS.step):
+  if error := launch.missing_step(FLAGS.workdir, FLAGS.step):
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   try:
-    config, state = load_trained(FLAGS.workdir)
+    config, state = load_trained(FLAGS.workdir, FLAGS.step)
   except (FileNotFoundError, CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

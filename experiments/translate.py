@@ -50,17 +50,6 @@ flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the ne
 FLAGS = flags.FLAGS
 
 
-def missing_step(workdir: str, step: int | None) -> str | None:
-  """The error for a --step with no checkpoint in `workdir`; None when there is one (or no
-  --step). The same as experiments.generate's (whose flags cannot be imported here)."""
-  ckpts = os.path.join(workdir, "checkpoints")
-  saved = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit()) if os.path.isdir(ckpts) else []
-  if step is None or step in saved:
-    return None
-  return (f"no checkpoint of step {step} in {ckpts}; the saved steps are "
-          f"{', '.join(map(str, saved)) or 'none'}")
-
-
 class TranslateError(ValueError):
   """Bad input to translate: printed as one line, exit 2."""
 
@@ -113,7 +102,7 @@ def main(argv):
     if not directions:
       raise TranslateError(f"{FLAGS.workdir} is a {config.family} run: translate needs a "
                            f"run that translates images (pix2pix, cyclegan, discogan)")
-    if error := missing_step(FLAGS.workdir, FLAGS.step):
+    if error := launch.missing_step(FLAGS.workdir, FLAGS.step):
       raise TranslateError(error)
     direction = FLAGS.direction or directions[0]
     if direction not in directions:

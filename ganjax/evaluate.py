@@ -2,7 +2,7 @@
 
     python -m experiments.evaluate --workdir=DIR [--num_samples=N] [--inception_weights=PATH]
 
-`evaluate(workdir, options)` loads the latest checkpoint (ganjax.restore.load_trained),
+`evaluate(workdir, options)` loads the newest checkpoint (ganjax.restore.load_trained),
 generates N samples (default: 10,000, or the train split's size if smaller), runs each
 section of `SECTIONS` and writes `DIR/eval.json`; `format_table` prints it.
 
@@ -426,14 +426,15 @@ def sections_for(family) -> list:
 
 
 def evaluate(workdir: str, options: Options | None = None, *, sections=None,
-             out_path: str | None = None) -> dict:
-  """Evaluates the latest checkpoint of `workdir`; writes and returns eval.json's contents.
+             out_path: str | None = None, step: int | None = None) -> dict:
+  """Evaluates the newest intact (or the given `step`'s) checkpoint of `workdir`; writes
+  and returns eval.json's contents.
 
   Raises FileNotFoundError / CheckpointError for a directory that is not a trained run.
   """
   options = options or Options()
   t0 = time.time()
-  config, state = load_trained(workdir)
+  config, state = load_trained(workdir, step)
   ctx = Context(workdir, config, state, options)
   result = {"step": ctx.step, "dataset": config.dataset, "family": config.family,
             "model": config.get("model"), "num_samples": ctx.num_samples,

@@ -33,12 +33,14 @@ def _save(path, images, ncols):
   return path
 
 
-def latent_report(workdir: str, *, out_dir: str | None = None, seed: int = 0,
+def latent_report(workdir: str, *, step: int | None = None, out_dir: str | None = None,
+                  seed: int = 0,
                   num_rows: int = 8, num_steps: int = 10, arithmetic: str = "7-1+4",
                   group_size: int = 8, num_candidates: int = 2000, num_inversions: int = 64,
                   inversion_steps: int = 300, classifier_dir: str | None = None,
                   log=print) -> dict:
-  """Writes the latent-space PNGs of a trained work directory and returns their numbers.
+  """Writes the latent-space PNGs of a trained work directory (its newest checkpoint, or
+  `step`'s) and returns their numbers.
 
   In `out_dir` (default `<workdir>/latent`):
   - interpolation_linear.png, interpolation_spherical.png: `num_rows` rows, each from one
@@ -50,7 +52,7 @@ def latent_report(workdir: str, *, out_dir: str | None = None, seed: int = 0,
   - inversion.png: held-out test images (row 1), the best of 256 random z (row 2), the
     inverted z (row 3); PSNRs over `num_inversions` images in latent.json.
   """
-  config, state = load_trained(workdir)
+  config, state = load_trained(workdir, step)
   family = families.of(config)
   if not (family.image_samples and family.samples_from_z):
     raise LatentError(f"the latent tools need a family that generates images from z, not "

@@ -32,6 +32,10 @@ def load_trained(workdir: str, step: int | None = None):
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), save_every=1, keep=10**6)
   if ckpt.latest_step() is None:
     raise CheckpointError(f"no checkpoint in {ckpt.directory}: train first")
+  if step is not None and step not in ckpt.all_steps():
+    ckpt.close()
+    raise CheckpointError(f"no checkpoint of step {step} in {ckpt.directory}; the saved "
+                          f"steps are {', '.join(map(str, ckpt.all_steps())) or 'none'}")
   target = families.of(config).create_state(config, jax.random.key(0))
   try:
     if step is not None:
