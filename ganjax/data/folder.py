@@ -1,6 +1,6 @@
 """A folder of your own images as a dataset, through the same pipeline as TFDS's.
 
-    --config.dataset=/path/to/images            # a path (absolute, or with a '/')
+    --config.dataset=/path/to/images            # a path to a folder
     --config.dataset=myimages --config.data_dir=/path/to   # or a folder inside data_dir
 
 Layouts (files: any format PIL reads, any size; found by extension, see IMAGE_EXTENSIONS):
@@ -48,8 +48,12 @@ class Split:
 
 def find(name: str, data_dir: str | None) -> str | None:
   """The folder `name` names (a path, or a folder of images in data_dir), else None."""
-  if os.sep in name or name.startswith(("~", ".")):
-    path = os.path.expanduser(name)
+  path = os.path.expanduser(name)
+  # A folder of images here (a TFDS name such as cycle_gan/horse2zebra has a '/' too, and a
+  # TFDS data folder holds no images).
+  if os.path.isdir(path) and _has_images(path):
+    return os.path.abspath(path)
+  if name.startswith((os.sep, "~", ".")):  # Only a path starts so.
     if not os.path.isdir(path):
       raise ImageFolderError(f"dataset {name!r} looks like a path, but there is no folder "
                              f"{os.path.abspath(path)}")
