@@ -39,10 +39,8 @@ def _files(folder):
   return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
 
 
-def test_seed_parser(monkeypatch):
-  # The entry point's own set-up (compilation cache) must keep the tests' cache directory.
-  monkeypatch.setenv("GANJAX_COMPILATION_CACHE", jax.config.jax_compilation_cache_dir)
-  from experiments.generate import format_seeds, parse_seeds, select_seeds
+def test_seed_parser():
+  from experiments.seeds import format_seeds, parse_seeds, select_seeds
   assert parse_seeds("0-4,10") == [0, 1, 2, 3, 4, 10]
   assert parse_seeds("3, 5,9") == [3, 5, 9] and parse_seeds("7") == [7]
   assert parse_seeds("0-99") == list(range(100))
