@@ -30,6 +30,7 @@ def _loop_fields() -> dict:
           schedule="constant",      # constant | linear (to 0 at num_steps) | constant_then_linear
       )),
       d_steps=1,                    # discriminator updates per generator update
+      compute_dtype="float32",      # float32 | bfloat16 (z -> x families): params stay float32
       ema_decay=0.0,                # > 0 keeps an EMA of the generator for samples (e.g. 0.999)
       # Data.
       dataset="digits",             # a TFDS name, a folder of images, or what the family reads

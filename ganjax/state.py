@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from ganjax import precision
+
 
 class NetState(train_state.TrainState):
   """One network: params, BatchNorm statistics (or an empty dict), optimizer state."""
@@ -44,16 +46,23 @@ class GANState(struct.PyTreeNode):
     return self.generator.variables(self.ema_params)
 
 
-def init_net(rng, module, sample_input, tx, kwargs=None):
-  """A NetState of `module` initialised on `sample_input` (module(x, train=False, **kwargs))."""
+def init_net(rng, module, sample_input, tx, kwargs=None, compute_dtype=None):
+  """A NetState of `module` initialised on `sample_input` (module(x, train=False, **kwargs)).
+
+  With a `compute_dtype` other than float32, its `apply_fn` computes in that dtype
+  (ganjax.precision); params and optimizer state are float32 either way.
+  """
   variables = module.init(rng, sample_input, train=False, **(kwargs or {}))
-  return NetState.create(apply_fn=module.apply, params=variables["params"], tx=tx,
+  apply_fn = module.apply
+  if compute_dtype is not None and jnp.dtype(compute_dtype) != jnp.float32:
+    apply_fn = precision.mixed_apply(module.apply, compute_dtype)
+  return NetState.create(apply_fn=apply_fn, params=variables["params"], tx=tx,
                          batch_stats=variables.get("batch_stats", {}))
 
 
 def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminator_tx,
                      sample_z, sample_x, generator_kwargs=None, discriminator_kwargs=None,
-                     use_ema: bool = False) -> GANState:
+                     use_ema: bool = False, compute_dtype=None) -> GANState:
   """Initialises both networks and their optimizers.
 
   Args:
@@ -65,10 +74,12 @@ def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminat
     generator_kwargs, discriminator_kwargs: other sample inputs of the networks
       (e.g. `{'labels': ...}` for class-conditional ones).
     use_ema: keep an EMA copy of the generator params.
+    compute_dtype: the dtype both networks compute in during training (None: float32).
   """
   g_rng, d_rng = jax.random.split(rng)
-  g = init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs)
-  d = init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs)
+  g = init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs, compute_dtype)
+  d = init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs,
+               compute_dtype)
   ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
   return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
                   ema_params=ema)

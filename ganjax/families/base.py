@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from ganjax import images as images_lib
-from ganjax import losses
+from ganjax import losses, precision
 from ganjax.config import ConfigError
 from ganjax.models.dcgan import RESOLUTIONS as DCGAN_RESOLUTIONS, DCGANGenerator
 from ganjax.models.features import ConvFeatures, MLPFeatures
@@ -37,6 +37,7 @@ class Family:
   image_samples = True           # Its samples are images (grids, TensorBoard).
   samples_from_z = True          # G maps z to samples: the sample-quality sections of
                                  # ganjax.evaluate and the latent tools apply.
+  mixed_precision = False        # Its networks honour config.compute_dtype (ganjax.precision).
 
   # ------------------------------------------------------------------ config
   def fields(self) -> dict:
@@ -46,6 +47,12 @@ class Family:
   def check_config(self, config) -> None:
     """Raises ConfigError, in one line, for values the family cannot train."""
     check_loop_config(config)
+    if config.compute_dtype not in precision.COMPUTE_DTYPES:
+      raise ConfigError(f"compute_dtype must be one of {', '.join(precision.COMPUTE_DTYPES)}, "
+                        f"got {config.compute_dtype!r}")
+    if config.compute_dtype != "float32" and not self.mixed_precision:
+      raise ConfigError(f"family {self.name!r} computes in float32 only: compute_dtype "
+                        f"{config.compute_dtype!r} is for gan, cgan, acgan, sgan and mixture")
     build_optimizers(config)
 
   def sharded_batch_sizes(self, config) -> dict:

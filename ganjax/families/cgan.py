@@ -135,6 +135,7 @@ class CGAN(base.Family):
   """Class-conditional z -> image GAN: the label joins G's and D's inputs."""
 
   name = "cgan"
+  mixed_precision = True
   conditional_generator = True
 
   def fields(self) -> dict:
@@ -180,7 +181,7 @@ class CGAN(base.Family):
                             sample_x=jnp.zeros((1, *base.image_shape(config))),
                             generator_kwargs=y,
                             discriminator_kwargs=y if self.discriminator_takes_labels() else {},
-                            use_ema=config.ema_decay > 0)
+                            use_ema=config.ema_decay > 0, compute_dtype=config.compute_dtype)
 
   def step(self, config):
     g_loss_fn, d_loss_fn = base.build_losses(config)

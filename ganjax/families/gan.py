@@ -158,6 +158,7 @@ class GAN(base.Family):
   """z -> image GANs; the step kind and the loss are config fields."""
 
   name = "gan"
+  mixed_precision = True
 
   def fields(self) -> dict:
     return dict(
@@ -216,7 +217,8 @@ class GAN(base.Family):
     return create_gan_state(rng, generator=generator, discriminator=discriminator,
                             generator_tx=g_tx, discriminator_tx=d_tx,
                             sample_z=jnp.zeros((1, config.latent_dim)),
-                            sample_x=jnp.zeros(shape), use_ema=config.ema_decay > 0)
+                            sample_x=jnp.zeros(shape), use_ema=config.ema_decay > 0,
+                            compute_dtype=config.compute_dtype)
 
   def step(self, config):
     g_loss_fn, d_loss_fn = base.build_losses(config)

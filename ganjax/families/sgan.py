@@ -204,6 +204,7 @@ class SGAN(base.Family):
   """An unconditional generator; a K-class discriminator trained on few labels."""
 
   name = "sgan"
+  mixed_precision = True
 
   def fields(self) -> dict:
     return dict(
@@ -247,7 +248,8 @@ class SGAN(base.Family):
                             generator_tx=g_tx, discriminator_tx=d_tx,
                             sample_z=jnp.zeros((1, config.latent_dim)),
                             sample_x=jnp.zeros((1, *base.image_shape(config))),
-                            use_ema=config.ema_decay > 0)
+                            use_ema=config.ema_decay > 0,
+                            compute_dtype=config.compute_dtype)
 
   def step(self, config):
     return functools.partial(sgan_step, latent_dim=config.latent_dim,
