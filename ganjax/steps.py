@@ -80,8 +80,9 @@ def adversarial_d_loss(d_loss_fn: LossFn, *, regularizer: Callable | None = None
 
   Args:
     d_loss_fn: `fn(discriminator_real_outputs, discriminator_gen_outputs) -> scalar`.
-    regularizer: optional `fn(params, batch_stats, real, fake, key) -> scalar`
-      added to the loss (a gradient penalty, say); logged as `d_regularizer`.
+    regularizer: optional `fn(params, batch_stats, real, fake, key, step) -> scalar`
+      added to the loss (a gradient penalty, say; `step`: the updates D has had, for
+      lazy regularisation); logged as `d_regularizer`.
   """
 
   def d_loss(params, d, minibatch, fake, gen_kwargs, key):
@@ -92,7 +93,7 @@ def adversarial_d_loss(d_loss_fn: LossFn, *, regularizer: Callable | None = None
     loss = d_loss_fn(real_logits, fake_logits)
     metrics = {"d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits)}
     if regularizer is not None:
-      reg = regularizer(params, stats, real, fake, key)
+      reg = regularizer(params, stats, real, fake, key, d.step)
       metrics["d_regularizer"] = reg
       loss = loss + reg
     return loss, (stats, metrics)

@@ -137,6 +137,30 @@ def test_one_critic_step_takes_a_plain_batch_and_more_take_them_stacked():
     train.build_step(c)(state, {"image": stacked["image"][0]}, jax.random.key(0))
 
 
+def test_r1_penalises_the_real_gradient_lazily_every_k_d_updates():
+  from ganjax import losses
+  c = gan.get_config()
+  c.hidden, c.batch_size, c.objective, c.r1_gamma, c.r1_interval = (16,), 4, "r1", 4.0, 3
+  state = train.create_state(c, jax.random.key(0))
+  step = jax.jit(train.build_step(c))
+  batch = _batch(c)
+  d = state.discriminator
+  expected = 3 * 4.0 / 2 * losses.r1_penalty(lambda v, x: d.apply_fn(v, x, train=False),
+                                             d.variables(), batch["image"][0])
+  regs = []
+  for i in range(4):
+    state, metrics = step(state, batch, jax.random.key(i))
+    regs.append(float(metrics["d_regularizer"]))
+  np.testing.assert_allclose(regs[0], float(expected), rtol=1e-5)  # D's update 0: penalised,
+  assert regs[1] == regs[2] == 0.0 and regs[3] > 0                 # then every 3rd.
+  c.model, c.resolution = "dcgan", 16
+  with pytest.raises(train.ConfigError, match="R1 penalty is per example .* BatchNorm"):
+    train.check_config(c)
+  c.model, c.resolution, c.r1_interval = "mlp", 8, 0
+  with pytest.raises(train.ConfigError, match="r1_interval >= 1"):
+    train.check_config(c)
+
+
 def test_ema_warmup_decay_grows_with_the_updates_up_to_the_decay():
   from ganjax.state import ema_warmup_decay
   np.testing.assert_allclose([ema_warmup_decay(0.999, t) for t in (0, 90, 8991, 10**6)],
