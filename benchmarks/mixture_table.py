@@ -58,6 +58,8 @@ ROWS = [
     ("label smoothing 0.1", "remedy", {"label_smoothing": 0.1}),
     ("packing m=2", "remedy", {"pack": 2}),
     ("packing m=4", "remedy", {"pack": 4}),
+    ("R1 gamma=1", "regulariser", {"objective": "r1", "r1_gamma": 1.0}),
+    ("R1 gamma=0.1", "regulariser", {"objective": "r1", "r1_gamma": 0.1}),
 ]
 
 
