@@ -33,13 +33,14 @@ class Mixture(GAN):
                 latent_dim=2)
 
   def check_config(self, config):
-    super().check_config(config)
+    # The family's own checks first: a DCGAN here fails the gan checks for other reasons.
     if not mixture.is_mixture(config.dataset):
       raise ConfigError(f"the mixture family's dataset is one of "
                         f"{', '.join(mixture.MIXTURES)}, not {config.dataset!r}")
     if config.model != "mlp":
       raise ConfigError(f"the 2-D mixture {config.dataset!r} needs model='mlp', "
                         f"not {config.model!r}")
+    super().check_config(config)
 
   def example_shape(self, config):
     return (2,)
