@@ -60,6 +60,9 @@ ROWS = [
     ("packing m=4", "remedy", {"pack": 4}),
     ("R1 gamma=1", "regulariser", {"objective": "r1", "r1_gamma": 1.0}),
     ("R1 gamma=0.1", "regulariser", {"objective": "r1", "r1_gamma": 0.1}),
+    ("spectral norm", "regulariser", {"spectral_norm": True}),
+    ("R1 gamma=0.1 + spectral norm", "regulariser",
+     {"objective": "r1", "r1_gamma": 0.1, "spectral_norm": True}),
 ]
 
 

@@ -672,6 +672,21 @@ class MinibatchDiscrimination(nn.Module):
     return jnp.concatenate([f, o.astype(f.dtype)], axis=-1)
 
 
+def spectral(layer: nn.Module, enabled: bool, train: bool):
+  """`layer`, or `layer` spectrally normalised (Miyato et al. 2018) when `enabled`: its
+  kernel divided by its largest singular value, estimated by one power iteration per
+  training call (the vector u in the `batch_stats` collection, updated only when
+  `train`). A kernel of any rank is read as a matrix (fan-in, fan-out).
+
+  Spectral Normalization for Generative Adversarial Networks,
+  https://arxiv.org/abs/1802.05957.
+  """
+  if not enabled:
+    return layer
+  norm = nn.SpectralNorm(layer)
+  return lambda x: norm(x, update_stats=train)
+
+
 __all__ = [
     "Conv4x4S2",
     "ConvTranspose4x4S2",
@@ -679,6 +694,8 @@ __all__ = [
     "ResizeConv",
     "conv_4x4_s2",
     "conv_transpose_4x4_s2",
+    "spectral",
     "flax_conv_transpose_kernel_to_torch",
     "torch_conv_transpose_weight_to_flax",
 ]
+

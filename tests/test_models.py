@@ -104,3 +104,32 @@ def test_build_from_config_and_unknown_model():
   c.model = "resnet"
   with pytest.raises(ValueError, match="unknown model 'resnet'; valid: dcgan, mlp"):
     train.check_config(c)
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_spectral_norm_bounds_every_kernel_of_the_discriminator(model):
+  from ganjax import train
+  from experiments.configs import dcgan as dcgan_config
+  c = dcgan_config.get_config()
+  c.model, c.resolution, c.width, c.hidden, c.batch_size = model, 16, 4, (16,), 8
+  c.d_normalization = "none"
+  off = train.create_state(c, jax.random.key(0)).discriminator
+  c.spectral_norm = True
+  state = train.create_state(c, jax.random.key(0))
+  d = state.discriminator
+  # The same parameters; the power iteration's u and sigma live in batch_stats.
+  assert jax.tree.structure(off.params) == jax.tree.structure(d.params)
+  assert not off.batch_stats and "sigma" in str(jax.tree_util.tree_leaves_with_path(d.batch_stats))
+  step = jax.jit(train.build_step(c))
+  batch = {"image": jax.random.uniform(jax.random.key(1), (8, 16, 16, 1), minval=-1, maxval=1)}
+  for i in range(30):  # The power iteration converges as D trains.
+    state, metrics = step(state, batch, jax.random.key(i))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  sigmas = [float(x) for path, x in jax.tree_util.tree_leaves_with_path(
+      state.discriminator.batch_stats) if "sigma" in jax.tree_util.keystr(path)]
+  kernels = [x for path, x in jax.tree_util.tree_leaves_with_path(state.discriminator.params)
+             if "kernel" in jax.tree_util.keystr(path)]
+  assert len(sigmas) == len(kernels) >= 2
+  for kernel, sigma in zip(kernels, sigmas):  # Each estimate close to the true norm.
+    true = np.linalg.norm(np.asarray(kernel).reshape(-1, kernel.shape[-1]), 2)
+    np.testing.assert_allclose(sigma, true, rtol=0.05)

@@ -211,6 +211,7 @@ class GAN(base.Family):
         minibatch_kernels=0,        # minibatch discrimination: B kernels; 0 = off
         minibatch_kernel_dim=5,     # minibatch discrimination: the size C of each projection
         pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
+        spectral_norm=False,        # D's kernels over their largest singular value (SN-GAN)
     )
 
   def check_config(self, config):
@@ -245,7 +246,8 @@ class GAN(base.Family):
   def networks(self, config):
     """(generator, discriminator) of `config.model`, with the remedies switched on."""
     remedies = dict(pack=config.pack, minibatch_kernels=config.minibatch_kernels,
-                    minibatch_kernel_dim=config.minibatch_kernel_dim)
+                    minibatch_kernel_dim=config.minibatch_kernel_dim,
+                    spectral_norm=config.spectral_norm)
     if config.model == "dcgan":
       return (base.image_generator(config),
               DCGANDiscriminator(resolution=config.resolution, width=config.width,

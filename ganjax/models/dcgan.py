@@ -103,7 +103,9 @@ class DCGANDiscriminator(nn.Module):
   judges m images stacked on the channel axis (PacGAN), one logit per pack,
   (B / m,); `minibatch_kernels` > 0 appends minibatch-discrimination features
   (Salimans et al. 2016) to the last features, and a dense layer replaces the
-  last 4x4 convolution (the same map on a 4x4 input) to read them.
+  last 4x4 convolution (the same map on a 4x4 input) to read them. `spectral_norm`
+  normalises every convolution's kernel by its largest singular value (Miyato et al.
+  2018).
   """
 
   resolution: int = 64
@@ -113,6 +115,7 @@ class DCGANDiscriminator(nn.Module):
   pack: int = 1
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  spectral_norm: bool = False
 
   def _norm(self, train: bool):
     if self.normalization == "batch":
@@ -134,8 +137,9 @@ class DCGANDiscriminator(nn.Module):
     for i in range(n):
       # nn.Conv(4x4, stride 2, padding 1) with gradients XLA:CPU runs fast; named as
       # nn.Conv would be, so the parameter tree (and checkpoints) do not change.
-      x = layers.Conv4x4S2(self.width * 2 ** i, use_bias=False, kernel_init=conv_init,
-                           name=f"Conv_{i}")(x)
+      x = layers.spectral(layers.Conv4x4S2(self.width * 2 ** i, use_bias=False,
+                                           kernel_init=conv_init, name=f"Conv_{i}"),
+                          self.spectral_norm, train)(x)
       if i > 0:  # No normalisation on the input layer (paper, section 3).
         x = self._norm(train)(x)
       x = nn.leaky_relu(x, self.negative_slope)
@@ -144,7 +148,9 @@ class DCGANDiscriminator(nn.Module):
     self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
     if self.minibatch_kernels:
       x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
-      return nn.Dense(1, use_bias=False, kernel_init=conv_init)(x)[:, 0]
-    x = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init,
-                name=f"Conv_{n}")(x)
+      return layers.spectral(nn.Dense(1, use_bias=False, kernel_init=conv_init),
+                             self.spectral_norm, train)(x)[:, 0]
+    x = layers.spectral(nn.Conv(1, (4, 4), padding="VALID", use_bias=False,
+                                kernel_init=conv_init, name=f"Conv_{n}"),
+                        self.spectral_norm, train)(x)
     return x.reshape((x.shape[0],))

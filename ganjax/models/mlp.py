@@ -47,7 +47,8 @@ class MLPDiscriminator(nn.Module):
   feature-matching loss (Salimans et al. 2016). Mode-collapse switches, off by
   default: `pack` = m > 1 judges m examples concatenated (PacGAN), one logit
   per pack, (B / m,); `minibatch_kernels` > 0 appends minibatch-discrimination
-  features (Salimans et al. 2016) to the last hidden layer.
+  features (Salimans et al. 2016) to the last hidden layer; `spectral_norm` normalises
+  every dense layer's kernel by its largest singular value (Miyato et al. 2018).
   """
 
   hidden: Sequence[int] = (256, 256)
@@ -55,14 +56,15 @@ class MLPDiscriminator(nn.Module):
   pack: int = 1
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
-    del train
     x = packing.pack(x.reshape((x.shape[0], -1)), self.pack)
     for width in self.hidden:
-      x = nn.leaky_relu(nn.Dense(width)(x), self.negative_slope)
+      x = nn.leaky_relu(layers.spectral(nn.Dense(width), self.spectral_norm, train)(x),
+                        self.negative_slope)
     self.sow("intermediates", "features", x)
     if self.minibatch_kernels:
       x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
-    return nn.Dense(1)(x)[:, 0]
+    return layers.spectral(nn.Dense(1), self.spectral_norm, train)(x)[:, 0]
