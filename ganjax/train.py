@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import os
+import socket
 import sys
 import time
 
@@ -62,7 +63,8 @@ def prepare_workdir(workdir: str) -> str:
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f"the work directory {workdir} is a file: pass a directory to --workdir")
-  probe = os.path.join(workdir, f".write_test_{os.getpid()}")
+  # Named by host and process: on several hosts every process probes the shared directory.
+  probe = os.path.join(workdir, f".write_test_{socket.gethostname()}_{os.getpid()}")
   try:
     os.makedirs(workdir, exist_ok=True)
     with open(probe, "w") as f:
