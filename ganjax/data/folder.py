@@ -164,7 +164,7 @@ def load(root: str, *, split: str, batch_size: int, resolution: int, channels: i
          center_crop: int | None, process_index: int, process_count: int,
          with_labels: bool) -> tf.data.Dataset:
   """Batches of the folder, as ganjax.data.load gives a TFDS dataset's (see its Args)."""
-  from ganjax.data.pipeline import _scale, _to_square  # The same steps as for TFDS.
+  from ganjax.data.pipeline import _to_square, batched  # The same steps as for TFDS.
   data = scan(root, split)
   modes = _verified_modes(data.files)
   channels = channels or channels_of(modes)
@@ -191,11 +191,4 @@ def load(root: str, *, split: str, batch_size: int, resolution: int, channels: i
     return out
 
   ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-  if repeat:
-    ds = ds.repeat()
-  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  ds = ds.map(_scale, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.prefetch(tf.data.AUTOTUNE)
-  options = tf.data.Options()
-  options.deterministic = True
-  return ds.with_options(options)
+  return batched(ds, batch_size, repeat=repeat, drop_remainder=drop_remainder)

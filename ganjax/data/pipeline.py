@@ -163,6 +163,13 @@ def load(
   ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
   if shuffle:
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+  return iter(tfds.as_numpy(batched(ds, batch_size, repeat=repeat,
+                                    drop_remainder=drop_remainder)))
+
+
+def batched(ds, batch_size: int, *, repeat: bool, drop_remainder: bool) -> tf.data.Dataset:
+  """The pipeline's tail, for TFDS and folders alike: repeat, batch, scale to [-1, 1],
+  prefetch, deterministic order."""
   if repeat:
     ds = ds.repeat()
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
@@ -170,7 +177,7 @@ def load(
   ds = ds.prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
-  return iter(tfds.as_numpy(ds.with_options(options)))
+  return ds.with_options(options)
 
 
 def load_split(name: str, split: str, *, resolution: int, channels: int | None,
