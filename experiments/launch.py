@@ -60,7 +60,8 @@ def main(name: str):
     from ganjax.data import DatasetNotFoundError  # TensorFlow starts here.
     from ganjax.interrupts import Interrupted
     from ganjax.workdir_lock import WorkdirBusyError
-    workdir = flags.FLAGS.workdir or os.path.join("workdirs", f"{name}_{config.dataset}")
+    from ganjax import families
+    workdir = flags.FLAGS.workdir or families.of(config).default_workdir(name, config)
     try:
       train.train_and_evaluate(config, workdir)
     except (train.ConfigError, DatasetNotFoundError, CheckpointError, WorkdirBusyError) as e:

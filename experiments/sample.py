@@ -5,6 +5,13 @@
 
 A class-conditional run (cgan, acgan) gets the class grid training draws: one
 row per class, one fixed z per column, num // num_classes columns (at least one).
+
+A text-to-image run (stackgan) draws a row for each caption you type, the caption printed
+above it (a Stage II run: Stage I | Stage II pairs), embedded by the run's own text encoder;
+without --caption, the grid training draws:
+
+  python -m experiments.sample --workdir=workdirs/stackgan_captioned_digits \
+      --caption="a large slanted three" --caption="a thin two in the top left"
 """
 
 import os
@@ -23,6 +30,8 @@ flags.DEFINE_integer("num", 64, "Number of samples.")
 flags.DEFINE_string("out", None, "Output PNG (default: <workdir>/samples/sample.png).")
 flags.DEFINE_integer("seed", 0, "Seed for z.")
 flags.DEFINE_integer("step", None, "The checkpoint of this step (default: the newest).")
+flags.DEFINE_multi_string("caption", None, "Text-to-image runs: a caption to draw (repeat "
+                          "for more rows).")
 FLAGS = flags.FLAGS
 
 
@@ -44,14 +53,31 @@ def main(argv):
   import jax
   from ganjax import families, train
   family = families.of(config)
-  if not family.samples_from_z:
+  text = getattr(family, "text_conditional", False)
+  if FLAGS.caption and not text:
+    print(f"error: --caption is for text-to-image runs (stackgan); {FLAGS.workdir} is a "
+          f"{family.name} run", file=sys.stderr)
+    sys.exit(2)
+  if not family.samples_from_z and not text:
     print(f"error: a {family.name} run translates images, it does not sample them from z: "
           f"use python -m experiments.translate --workdir={FLAGS.workdir}", file=sys.stderr)
     sys.exit(2)
-  args, ncols = train.sample_grid_inputs(config, jax.random.key(FLAGS.seed), FLAGS.num)
+  captions = None
+  if FLAGS.caption:
+    captions = [c.strip() for c in FLAGS.caption]
+    try:
+      args, ncols = family.caption_grid_inputs(config, FLAGS.workdir, captions,
+                                               jax.random.key(FLAGS.seed), FLAGS.num)
+    except ValueError as e:  # Words the run's text encoder does not know, say.
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+  else:
+    args, ncols = train.sample_grid_inputs(config, jax.random.key(FLAGS.seed), FLAGS.num)
   samples = jax.device_get(train.make_sampler(config)(state, *args))
   out = FLAGS.out or os.path.join(FLAGS.workdir, "samples", "sample.png")
-  if family.image_samples:
+  if text:  # The captions printed above their rows.
+    family.write_samples(out, config, samples, ncols=ncols, captions=captions)
+  elif family.image_samples:
     grid = images.make_grid(samples, ncols=ncols)
     images.save_png(out, grid, scale=max(1, 256 // grid.shape[0]))
   else:  # The 2-D mixtures: the family's own picture (a scatter plot over the modes).

@@ -27,7 +27,8 @@ def _loop_fields() -> dict:
           d_learning_rate=2e-4,     # the discriminator's (critic's) learning rate
           b1=0.5,                   # Adam's beta1 (rmsprop: unused)
           b2=0.999,                 # Adam's beta2 (rmsprop: its decay)
-          schedule="constant",      # constant | linear (to 0 at num_steps) | constant_then_linear
+          schedule="constant",      # constant | linear (to 0) | constant_then_linear | halving
+          halve_every=0,            # schedule halving: generator steps between halvings
       )),
       d_steps=1,                    # discriminator updates per generator update
       compute_dtype="float32",      # float32 | bfloat16 (z -> x families): params stay float32

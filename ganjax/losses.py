@@ -41,9 +41,12 @@ __all__ = [
     "gradient_penalty",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "kl_standard_normal",
     "l1_loss",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
+    "matching_aware_discriminator_loss",
+    "matching_aware_generator_loss",
     "minimax_discriminator_loss",
     "minimax_generator_loss",
     "modified_discriminator_loss",
@@ -598,6 +601,127 @@ def l1_loss(generated: ArrayLike, target: ArrayLike) -> jax.Array:
     raise ValueError(f"generated and target must have one shape, got {gen.shape} and "
                      f"{tgt.shape}.")
   return jnp.mean(jnp.abs(gen - tgt))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text-conditional GANs: StackGAN's matching-aware discriminator and conditioning augmentation.
+# ---------------------------------------------------------------------------------------------
+
+
+def matching_aware_discriminator_loss(
+    real_logits: ArrayLike,
+    wrong_logits: ArrayLike | None,
+    fake_logits: ArrayLike,
+    *,
+    unconditional_real: ArrayLike | None = None,
+    unconditional_fake: ArrayLike | None = None,
+) -> jax.Array:
+  r"""The matching-aware discriminator loss of text-to-image GANs (GAN-CLS).
+
+  D scores (image, text) pairs: a real image with its own text is real; a real image with
+  a mismatched text and a generated image with the right text are both fake, so D must
+  judge whether the image fits the text as well as whether it looks real:
+
+  .. math::
+    L_D = \mathrm{BCE}(r, 1) + \tfrac12 [\mathrm{BCE}(w, 0) + \mathrm{BCE}(f, 0)]
+
+  With StackGAN Stage II's unconditional logits (real ``u_r``, fake ``u_f``) as well, the
+  reference's weighting:
+
+  .. math::
+    L_D = \tfrac12 [\mathrm{BCE}(r, 1) + \mathrm{BCE}(u_r, 1)]
+        + \tfrac13 [\mathrm{BCE}(f, 0) + \mathrm{BCE}(w, 0) + \mathrm{BCE}(u_f, 0)]
+
+  ``wrong_logits=None`` drops the mismatched pairs (the ablation): the fake terms are then
+  averaged over what is left (``BCE(r, 1) + BCE(f, 0)`` without unconditional logits).
+
+  Args:
+    real_logits: D's conditional logits on (real image, its text), any shape.
+    wrong_logits: on (real image, a text of another image that does not describe it), or
+      None.
+    fake_logits: on (generated image, the text it was generated from).
+    unconditional_real, unconditional_fake: D's text-free logits on the real and the
+      generated images (both or neither).
+
+  Returns:
+    Scalar loss, minimised by the discriminator.
+
+  References:
+    Reed et al., `Generative Adversarial Text to Image Synthesis
+    <https://arxiv.org/abs/1605.05396>`_, ICML 2016, algorithm 1 (GAN-CLS); Zhang et al.,
+    `StackGAN <https://arxiv.org/abs/1612.03242>`_, ICCV 2017, and its code
+    (hanzhanggit/StackGAN-Pytorch, code/miscc/utils.py: compute_discriminator_loss).
+  """
+  if (unconditional_real is None) != (unconditional_fake is None):
+    raise ValueError("unconditional_real and unconditional_fake go together: give both or "
+                     "neither.")
+  real = [_as_float_array(real_logits, "real_logits")]
+  fake = [_as_float_array(fake_logits, "fake_logits")]
+  if wrong_logits is not None:
+    fake.append(_as_float_array(wrong_logits, "wrong_logits"))
+  if unconditional_real is not None:
+    real.append(_as_float_array(unconditional_real, "unconditional_real"))
+    fake.append(_as_float_array(unconditional_fake, "unconditional_fake"))
+  real_term = sum(jnp.mean(_bce(x, 1.0)) for x in real) / len(real)
+  fake_term = sum(jnp.mean(_bce(x, 0.0)) for x in fake)
+  if unconditional_real is None and wrong_logits is not None:
+    return real_term + 0.5 * fake_term  # Reed et al.: real + (wrong + fake) / 2.
+  return real_term + fake_term / len(fake)
+
+
+def matching_aware_generator_loss(
+    fake_logits: ArrayLike, *, unconditional_fake: ArrayLike | None = None
+) -> jax.Array:
+  r"""The generator's side of :func:`matching_aware_discriminator_loss` (non-saturating).
+
+  .. math::
+    L_G = \mathrm{BCE}(f, 1) \;[+\, \mathrm{BCE}(u_f, 1)]
+
+  Args:
+    fake_logits: D's conditional logits on (generated image, its text).
+    unconditional_fake: D's text-free logits on the generated images (Stage II), or None.
+
+  Returns:
+    Scalar loss, minimised by the generator.
+
+  References:
+    Zhang et al., `StackGAN <https://arxiv.org/abs/1612.03242>`_, ICCV 2017, and its code
+    (code/miscc/utils.py: compute_generator_loss).
+  """
+  loss = jnp.mean(_bce(_as_float_array(fake_logits, "fake_logits"), 1.0))
+  if unconditional_fake is not None:
+    loss += jnp.mean(_bce(_as_float_array(unconditional_fake, "unconditional_fake"), 1.0))
+  return loss
+
+
+def kl_standard_normal(mu: ArrayLike, logvar: ArrayLike) -> jax.Array:
+  r"""KL divergence of N(mu, diag sigma^2) from N(0, I), averaged over every element.
+
+  .. math::
+    L_{KL} = -\tfrac12 \operatorname{mean}(1 + \log\sigma^2 - \mu^2 - \sigma^2)
+
+  StackGAN's conditioning augmentation adds it to G's loss (weight 2 in the reference), so
+  the condition c = mu + sigma eps stays close to a standard normal: a smooth condition
+  manifold from few captions. The mean over elements (not the sum over dimensions) is the
+  reference's KL_loss.
+
+  Args:
+    mu: means, any shape.
+    logvar: log variances, the same shape.
+
+  Returns:
+    Scalar, >= 0, zero exactly at mu = 0, logvar = 0.
+
+  References:
+    Zhang et al., `StackGAN <https://arxiv.org/abs/1612.03242>`_, ICCV 2017, section 3.1;
+    Kingma & Welling, `Auto-Encoding Variational Bayes <https://arxiv.org/abs/1312.6114>`_,
+    appendix B.
+  """
+  mu = _as_float_array(mu, "mu")
+  logvar = _as_float_array(logvar, "logvar")
+  if mu.shape != logvar.shape:
+    raise ValueError(f"mu and logvar must have one shape, got {mu.shape} and {logvar.shape}.")
+  return -0.5 * jnp.mean(1.0 + logvar - jnp.square(mu) - jnp.exp(logvar))
 
 
 # ---------------------------------------------------------------------------------------------

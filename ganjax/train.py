@@ -228,6 +228,7 @@ def train_and_evaluate(config, workdir: str):
   """
   check_config(config)
   workdir = prepare_workdir(workdir)
+  families.of(config).prepare(config, workdir)
 
   # Mesh and state.
   mesh = parallel.make_mesh()
@@ -271,6 +272,8 @@ def _resume(ckpt, state, workdir, config, mesh):
   post-mortem, out of the way of the steps that will be saved again), with a warning.
   """
   if ckpt.latest_step() is None:
+    state = jax.device_put(families.of(config).fresh_state(config, state, workdir),
+                           parallel.replicated(mesh))
     if config.warm_start:
       state = jax.device_put(warm_start(config, state), parallel.replicated(mesh))
     return state, 0

@@ -34,6 +34,7 @@ FAMILIES = {
     "pix2pix": "ganjax.families.pix2pix",  # paired image-to-image translation
     "cyclegan": "ganjax.families.cyclegan",  # unpaired translation, cycle consistency
     "discogan": "ganjax.families.discogan",  # unpaired translation, feature matching
+    "stackgan": "ganjax.families.stackgan",  # text -> image in two stages
 }
 
 

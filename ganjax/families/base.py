@@ -12,6 +12,7 @@ features, each stacked `d_steps` deep: (d_steps, B, ...).
 """
 
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -123,6 +124,19 @@ class Family:
     """The trained generator of `direction` on float32 images (N, R, R, C) in [-1, 1]."""
     raise NotImplementedError(f"family {self.name!r} does not translate images")
 
+  def default_workdir(self, name: str, config) -> str:
+    """The work directory of `python -m experiments.<name>` without --workdir."""
+    return os.path.join("workdirs", f"{name}_{config.dataset}")
+
+  def prepare(self, config, workdir: str) -> None:
+    """Runs before training starts or resumes (StackGAN's Stage II trains Stage I here)."""
+
+  def fresh_state(self, config, state, workdir: str):
+    """The state a run starts from when it has no checkpoint yet: `state` (create_state's),
+    or one holding networks of other runs (StackGAN's frozen Stage I)."""
+    del config, workdir
+    return state
+
   def finish(self, config, workdir: str, state, sampler, rng) -> None:
     """Runs once at the end of training (e.g. an evaluation the family always writes)."""
 
@@ -228,14 +242,25 @@ def build_optimizers(config):
   if o.schedule == "constant":
     return make(o.g_learning_rate), make(o.d_learning_rate)
   if o.schedule in SCHEDULES:  # D takes d_steps updates per generator step.
-    g_steps, d_steps = max(config.num_steps, 1), max(config.num_steps * config.d_steps, 1)
-    return (make(learning_rate_schedule(o.schedule, o.g_learning_rate, g_steps)),
-            make(learning_rate_schedule(o.schedule, o.d_learning_rate, d_steps)))
+    if o.schedule == "halving" and o.halve_every < 1:
+      raise ConfigError(f"optimizer.schedule 'halving' needs optimizer.halve_every >= 1, got "
+                        f"{o.halve_every}")
+    return (make(_schedule(config, o.g_learning_rate, 1)),
+            make(_schedule(config, o.d_learning_rate, config.d_steps)))
   raise ConfigError(f"unknown optimizer.schedule {o.schedule!r}; valid: constant, "
                     f"{', '.join(SCHEDULES)}")
 
 
-SCHEDULES = ("linear", "constant_then_linear")
+SCHEDULES = ("linear", "constant_then_linear", "halving")
+
+
+def _schedule(config, rate: float, updates_per_step: int):
+  """The schedule of a network updated `updates_per_step` times a generator step."""
+  o = config.optimizer
+  if o.schedule == "halving":
+    every = max(o.halve_every, 1) * updates_per_step
+    return optax.exponential_decay(rate, every, 0.5, staircase=True)
+  return learning_rate_schedule(o.schedule, rate, max(config.num_steps * updates_per_step, 1))
 
 
 def learning_rates(config, step: int) -> dict:
@@ -245,18 +270,17 @@ def learning_rates(config, step: int) -> dict:
   if o.schedule == "constant":
     return {"g_learning_rate": float(o.g_learning_rate),
             "d_learning_rate": float(o.d_learning_rate)}
-  g_steps, d_steps = max(config.num_steps, 1), max(config.num_steps * config.d_steps, 1)
   return {
-      "g_learning_rate": float(learning_rate_schedule(o.schedule, o.g_learning_rate,
-                                                      g_steps)(step)),
-      "d_learning_rate": float(learning_rate_schedule(o.schedule, o.d_learning_rate,
-                                                      d_steps)(step * config.d_steps)),
+      "g_learning_rate": float(_schedule(config, o.g_learning_rate, 1)(step)),
+      "d_learning_rate": float(_schedule(config, o.d_learning_rate, config.d_steps)(
+          step * config.d_steps)),
   }
 
 
 def learning_rate_schedule(kind: str, rate: float, num_updates: int):
   """'linear': rate decaying linearly to 0 over num_updates; 'constant_then_linear': rate
-  for the first half, then linearly to 0 (pix2pix and CycleGAN: 100 + 100 epochs)."""
+  for the first half, then linearly to 0 (pix2pix and CycleGAN: 100 + 100 epochs). (The
+  'halving' schedule, StackGAN's, halves the rate every optimizer.halve_every steps.)"""
   if kind == "linear":
     return optax.linear_schedule(rate, 0.0, num_updates)
   half = num_updates // 2
