@@ -142,9 +142,12 @@ def text_encoder(config, log=print):
   """The frozen text encoder of the config's dataset, trained once and cached."""
   from ganjax import captioned_digits, text_encoder as te
   if config.dataset == "captioned_digits":
-    def load_data():
+    def load_data():  # The attributes each caption states (-1: not stated) as targets.
       d = captioned_digits.load("train", resolution=ENCODER_RESOLUTION)
-      return d.images, d.captions, d.attributes, captioned_digits.NUM_CODES
+      stated = [[captioned_digits.parse_caption(t) for t in caps] for caps in d.captions]
+      attributes = {name: np.array([[s.get(name, -1) for s in row] for row in stated])
+                    for name in captioned_digits.ATTRIBUTES}
+      return d.images, d.captions, attributes, dict(captioned_digits.NUM_CODES)
     name = "captioned_digits"
   else:
     folder = os.path.abspath(config.folder)
@@ -156,6 +159,16 @@ def text_encoder(config, log=print):
     name = f"captions_{digest}"
   return te.get_text_encoder(name, load_data, resolution=ENCODER_RESOLUTION,
                              channels=config.channels, log=log)
+
+
+def embedding_dim(config) -> int:
+  """E: the size of the config's text embeddings."""
+  if has_text_encoder(config):
+    return text_encoder(config).out_dim
+  for name in sorted(os.listdir(os.path.join(config.folder, "train"))):
+    if name.endswith(".npy"):
+      return int(np.load(os.path.join(config.folder, "train", name), mmap_mode="r").shape[1])
+  raise TextDataError(f"{config.folder}/train holds no .npy embeddings")
 
 
 def _folder_captions(folder: str):

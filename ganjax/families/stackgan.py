@@ -263,9 +263,12 @@ def _requested(captions, attribute: str):
 
 
 def _rank_correlation(a, b) -> float:
+  """Spearman's rho of requested codes `a` and measured values `b` (images without ink,
+  measured NaN, rank lowest: a blank image of a 'large' caption counts against it)."""
   from scipy import stats
   if len(a) < 3 or np.all(a == a[0]):
     return float("nan")
+  b = np.where(np.isnan(b), -np.inf, b)
   return float(stats.spearmanr(a, b).statistic)
 
 
@@ -328,8 +331,6 @@ def text_to_image_section(ctx) -> dict:
                       for _ in range(99)], axis=1)
     cand_text = [test.captions[j][rng.integers(len(test.captions[j]))] for j in picks.ravel()]
     candidates = encoder.embed_captions(cand_text).reshape(n, 99, -1)
-    true = encoder.embed_captions(captions)
-    candidates = np.concatenate([true[:, None], candidates], axis=1)
   digits = c.dataset == "captioned_digits"
 
   def scorer(size):
@@ -489,7 +490,9 @@ class StackGAN(base.Family):
     return generator, discriminator
 
   def embedding_dim(self, config) -> int:
-    return int(text_data.load(config, "test").embeddings.shape[-1])
+    # create_state runs under jit: the encoder (trained on a first call) must run eagerly.
+    with jax.ensure_compile_time_eval():
+      return text_data.embedding_dim(config)
 
   def create_state(self, config, rng) -> StackState:
     generator, discriminator = self.networks(config)
