@@ -56,3 +56,183 @@ def test_kl_standard_normal_is_the_closed_form_averaged_over_elements():
   np.testing.assert_allclose(grad_mu, [0.5, 1.0])  # d/dmu mean(mu^2 / 2) = mu / n.
   with pytest.raises(ValueError, match="one shape"):
     losses.kl_standard_normal(jnp.zeros(3), jnp.zeros(2))
+
+
+# --------------------------------------------------------------------------- set-up
+
+from ganjax import text_data, train  # noqa: E402
+from ganjax.config import ConfigError  # noqa: E402
+from ganjax.families import stackgan  # noqa: E402
+from experiments.configs import stackgan as stackgan_configs  # noqa: E402
+from conftest import run_module  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+  """A cache holding a quickly trained text encoder and captioned-digits classifiers (the
+  real ones train for a minute or more each): the family finds them there."""
+  from ganjax import captioned_digits, classifier, text_encoder
+  root = str(tmp_path_factory.mktemp("cache"))
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GANJAX_CACHE_DIR", root)
+    config = tiny()
+    text_data._load.cache_clear()
+    d = captioned_digits.load("train", resolution=text_data.ENCODER_RESOLUTION)
+    text_encoder.get_text_encoder(
+        "captioned_digits", lambda: (d.images, d.captions, None, None),
+        resolution=text_data.ENCODER_RESOLUTION, channels=1, num_steps=40, log=lambda _: None)
+    for size in (16, 32):
+      def load_images(size=size):
+        return [(captioned_digits.load(s, resolution=size).images.astype(np.float32) / 127.5
+                 - 1.0, captioned_digits.load(s, resolution=size).attributes["label"])
+                for s in ("train", "test")]
+      classifier.classifier_for_images(f"captioned_digits_{size}", load_images,
+                                       resolution=size, channels=1, num_classes=10,
+                                       num_steps=40, log=lambda _: None)
+    assert text_data.embedding_dim(config) == 128
+    yield root
+  text_data._load.cache_clear()
+
+
+def tiny(stage=1, **overrides):
+  c = stackgan_configs.get_config("stage1" if stage == 1 else "both")
+  c.batch_size, c.num_steps, c.stage1_steps = 8, 2, 2
+  c.log_every, c.sample_every, c.checkpoint_every, c.num_sample_images = 1, 2, 2, 16
+  c.width, c.d_width, c.latent_dim, c.condition_dim, c.res_blocks = 4, 4, 8, 4, 1
+  c.stage1_resolution, c.resolution = 16, 16 if stage == 1 else 32
+  for k, v in overrides.items():
+    setattr(c, k, v)
+  return c
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_a_wrong_caption_never_belongs_to_the_same_group():
+  groups = np.array([0, 0, 1, 1, 2, 2, 2, 3])
+  index = np.tile(np.arange(8), 50)
+  wrong = text_data.wrong_indices(groups, index, np.random.default_rng(0))
+  assert np.all(groups[wrong] != groups[index])
+  assert set(wrong.tolist()) == set(range(8))  # ... and every other image is drawn.
+  # A folder: images sharing a caption text (any case, any spacing) share a group.
+  assert text_data._same_groups([("A bird",), ("a  bird", "red"), ("red",), ("blue",)]) \
+      .tolist() == [0, 0, 0, 3]
+  with pytest.raises(text_data.TextDataError, match="no mismatched"):
+    text_data.wrong_indices(np.zeros(4, int), np.arange(4), np.random.default_rng(0))
+
+
+def test_digits_batches_pair_each_image_with_its_own_and_a_wrong_caption(cache):
+  data = text_data.load(tiny(), "train")
+  assert data.embeddings.shape == (len(data), 10, 128)
+  batch = next(text_data.batches(data, batch_size=16, seed=0))
+  assert batch["image"].shape == (16, 16, 16, 1) and batch["image"].min() >= -1
+  # Each embedding is one of its image's captions; each wrong one is of another digit.
+  for e, w, image in zip(batch["embedding"], batch["wrong_embedding"], batch["image"]):
+    i = int(np.flatnonzero(np.all(data.as_float() == image, axis=(1, 2, 3)))[0])
+    assert np.any(np.all(data.embeddings[i] == e, axis=1))
+    j = np.flatnonzero(np.any(np.all(data.embeddings == w, axis=2), axis=1))
+    assert np.all(data.groups[j] != data.groups[i])
+
+
+# --------------------------------------------------------------------------- step
+
+
+def test_a_stage2_step_trains_its_networks_and_leaves_stage1_frozen(cache):
+  config = tiny(2)
+  family = stackgan.FAMILY
+  state = family.create_state(config, jax.random.key(0))
+  assert state.stage1.opt_state == ()  # No optimizer state for the frozen generator.
+  data = text_data.load(config, "train")
+  batch = jax.tree.map(lambda x: x[None], next(text_data.batches(data, batch_size=8, seed=0)))
+  new, metrics = jax.jit(family.step(config))(state, batch, jax.random.key(1))
+  assert int(new.step) == 1 and all(np.isfinite(float(v)) for v in metrics.values())
+  for name in ("generator", "discriminator"):
+    before, after = getattr(state, name).params, getattr(new, name).params
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before),
+                                                        jax.tree.leaves(after)))
+  for a, b in zip(jax.tree.leaves((state.stage1.params, state.stage1.batch_stats)),
+                  jax.tree.leaves((new.stage1.params, new.stage1.batch_stats))):
+    np.testing.assert_array_equal(a, b)
+  # The ablations: no conditioning augmentation (c = mu, no KL), no mismatched pairs.
+  ablated = tiny(2, augment=False, mismatched_pairs=False)
+  state = family.create_state(ablated, jax.random.key(0))
+  _, metrics = jax.jit(family.step(ablated))(state, batch, jax.random.key(1))
+  assert "d_wrong" not in metrics and float(metrics["g_loss"]) == float(metrics["g_gan"])
+
+
+def test_stage2_refuses_a_missing_or_mismatched_stage1_run(tmp_path):
+  missing = tiny(2, stage1_workdir=str(tmp_path / "nothing"))
+  with pytest.raises(ConfigError, match="no trained run there"):
+    train.check_config(missing)
+  other = tmp_path / "other"
+  other.mkdir()
+  fields = json.loads(tiny(1).to_json())
+  (other / "config.json").write_text(json.dumps({**fields, "resolution": 32}))
+  with pytest.raises(ConfigError, match="trained with resolution=32; this Stage II config "
+                                        "has stage1_resolution=16"):
+    train.check_config(tiny(2, stage1_workdir=str(other)))
+  with pytest.raises(ConfigError, match="must be 32 or 64"):
+    train.check_config(tiny(2, resolution=128))
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def both_stages(cache, tmp_path_factory):
+  """The default command (both stages in turn), shrunk: its work directory."""
+  workdir = str(tmp_path_factory.mktemp("stackgan") / "run")
+  c = tiny(2)
+  overrides = [f"--config.{k}={c[k]}" for k in (
+      "batch_size", "num_steps", "stage1_steps", "log_every", "sample_every",
+      "checkpoint_every", "num_sample_images", "width", "d_width", "latent_dim",
+      "condition_dim", "res_blocks", "stage1_resolution", "resolution")]
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GANJAX_CACHE_DIR", cache)
+    r = run_module("experiments.stackgan", "--config=experiments/configs/stackgan.py",
+                   f"--workdir={workdir}", *overrides)
+  assert r.returncode == 0, r.stderr[-3000:]
+  return workdir
+
+
+def test_one_command_trains_stage1_then_stage2_on_it(both_stages):
+  from ganjax.restore import load_trained
+  first_config, first = load_trained(os.path.join(both_stages, "stage1"))
+  config, state = load_trained(both_stages)
+  assert (first_config.stage, config.stage, int(first.step), int(state.step)) == (1, 2, 2, 2)
+  for a, b in zip(jax.tree.leaves(first.generator.params), jax.tree.leaves(state.stage1.params)):
+    np.testing.assert_array_equal(a, b)  # Stage II carries Stage I's trained generator.
+  assert os.path.exists(os.path.join(both_stages, "samples", "step_000002.png"))
+  assert os.path.isdir(os.path.join(both_stages, "text_encoder"))
+
+
+def test_sample_draws_typed_captions_and_names_unknown_words(both_stages, tmp_path):
+  out = str(tmp_path / "typed.png")
+  r = run_module("experiments.sample", f"--workdir={both_stages}", f"--out={out}", "--num=8",
+                 "--caption=a large slanted three", "--caption=a small 2 in the top left")
+  assert r.returncode == 0, r.stderr[-2000:]
+  from PIL import Image
+  image = np.asarray(Image.open(out))
+  assert image.shape[0] > 2 * 14 and image[:14].max() > 200  # Printed caption, then row.
+  r = run_module("experiments.sample", f"--workdir={both_stages}", f"--out={out}",
+                 "--caption=a large sl4nted three")
+  assert r.returncode == 2
+  lines = r.stderr.strip().splitlines()
+  assert len(lines) == 1 and "sl4nted" in lines[0] and lines[0].startswith("error:"), r.stderr
+
+
+def test_evaluation_scores_each_stage_beside_the_real_images(both_stages, cache):
+  from ganjax import evaluate
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GANJAX_CACHE_DIR", cache)
+    result = evaluate.evaluate(both_stages, options=evaluate.Options(num_samples=120,
+                                                                    log=lambda _: None))
+  assert result["num_test_captions"] == 120
+  for stage in ("stage1", "stage1_upsampled", "stage2"):
+    for key in ("accuracy", "fcd", "classifier_is", "r_precision", "position_accuracy",
+                "size_rank_correlation", "diversity_l1"):
+      assert f"{stage}_{key}" in result, (stage, key)
+    assert 0 <= result[f"{stage}_accuracy"] <= 1 and 0 <= result[f"{stage}_r_precision"] <= 1
+  # The real test images, scored alike: their captions were written from them.
+  assert result["stage2_position_accuracy_real_baseline"] > 0.95
+  assert result["stage2_size_rank_correlation_real_baseline"] > 0.8
