@@ -151,11 +151,13 @@ def text_encoder(config, log=print):
     name = "captioned_digits"
   else:
     folder = os.path.abspath(config.folder)
-    def load_data():
+    def load_data():  # Trained on train; the test captions' words are in its vocabulary.
       images, captions, _ = _folder_split(folder, "train", ENCODER_RESOLUTION, config.channels)
-      return images, captions, None, None
+      test_words = {w for text in _folder_captions(folder, "test") for w in te.tokenize(text)}
+      return images, captions, None, None, tuple(sorted(test_words))
     # The cache is keyed by the folder's captions: other captions, another encoder.
-    digest = hashlib.sha256(repr(_folder_captions(folder)).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(repr([_folder_captions(folder, split) for split in
+                                  ("train", "test")]).encode()).hexdigest()[:12]
     name = f"captions_{digest}"
   return te.get_text_encoder(name, load_data, resolution=ENCODER_RESOLUTION,
                              channels=config.channels, log=log)
@@ -171,9 +173,9 @@ def embedding_dim(config) -> int:
   raise TextDataError(f"{config.folder}/train holds no .npy embeddings")
 
 
-def _folder_captions(folder: str):
+def _folder_captions(folder: str, split: str):
   out = []
-  for path in paired.image_files(os.path.join(folder, "train")):
+  for path in paired.image_files(os.path.join(folder, split)):
     with open(os.path.splitext(path)[0] + ".txt", encoding="utf-8") as f:
       out.append(f.read())
   return out

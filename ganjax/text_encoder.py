@@ -740,7 +740,8 @@ def get_text_encoder(name: str, load_data: Callable, *, resolution: int, channel
     name: keys the cache (with resolution, channels and VERSION): one name must always mean
       the same data.
     load_data: `() -> (images (N, R, R, C) uint8, captions (N sequences of strings),
-      attributes or None, num_classes_per_attribute or None)` (as train_encoder takes
+      attributes or None, num_classes_per_attribute or None[, extra_words])` (as
+      train_encoder takes
       them); called only when nothing is cached.
     directory: default `default_directory(name, resolution, channels)`.
     num_steps: training steps; default `default_num_steps(N)`.
@@ -754,7 +755,7 @@ def get_text_encoder(name: str, load_data: Callable, *, resolution: int, channel
       return load(directory, expected)
     except TextEncoderError as e:
       warnings.warn(f"{e}; retraining it", stacklevel=2)
-  images, captions, attributes, num_classes = load_data()
+  images, captions, attributes, num_classes, *extra = load_data()
   if np.shape(images)[1:] != (resolution, resolution, channels):
     raise TextEncoderError(f"load_data gave images of shape {np.shape(images)}, not "
                            f"(N, {resolution}, {resolution}, {channels})")
@@ -763,6 +764,7 @@ def get_text_encoder(name: str, load_data: Callable, *, resolution: int, channel
       f"cached in {directory}")
   t0 = time.time()
   bundle = train_encoder(images, captions, attributes=attributes,
+                         extra_words=extra[0] if extra else (),
                          num_classes_per_attribute=num_classes, num_steps=num_steps,
                          seed=seed, log=log)
   seconds = time.time() - t0

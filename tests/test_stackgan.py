@@ -236,3 +236,65 @@ def test_evaluation_scores_each_stage_beside_the_real_images(both_stages, cache)
   # The real test images, scored alike: their captions were written from them.
   assert result["stage2_position_accuracy_real_baseline"] > 0.95
   assert result["stage2_size_rank_correlation_real_baseline"] > 0.8
+
+
+# --------------------------------------------------------------------------- your images
+
+
+def _captioned_folder(root, *, embeddings: bool, n: int = 24):
+  """FOLDER/train and FOLDER/test of RGB images with NAME.txt captions (and NAME.npy)."""
+  from PIL import Image
+  from ganjax import captioned_digits
+  d = captioned_digits.load("train", resolution=32)
+  for split, offset in (("train", 0), ("test", n)):
+    os.makedirs(os.path.join(root, split))
+    for i in range(n):
+      name = os.path.join(root, split, f"img{i:03d}")
+      gray = d.images[offset + i, ..., 0]
+      Image.fromarray(np.stack([gray] * 3, -1)).resize((40, 40)).save(name + ".png")
+      caps = d.captions[offset + i][:3]
+      with open(name + ".txt", "w") as f:
+        f.write("\n".join(caps) + "\n")
+      if embeddings:
+        np.save(name + ".npy", np.random.default_rng(i).normal(size=(len(caps), 12)))
+  return str(root)
+
+
+def test_a_captioned_folder_with_its_own_embeddings_trains_and_refuses_typed_text(tmp_path):
+  folder = _captioned_folder(tmp_path / "birds", embeddings=True)
+  config = tiny(1, dataset="folder", folder=folder, channels=3)
+  train.check_config(config)
+  assert not text_data.has_text_encoder(config) and text_data.embedding_dim(config) == 12
+  data = text_data.load(config, "train")
+  assert data.images.shape == (24, 16, 16, 3) and data.embeddings.shape == (24, 3, 12)
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  assert not os.path.exists(os.path.join(workdir, "text_encoder"))
+  with pytest.raises(ValueError, match="precomputed embeddings"):
+    stackgan.FAMILY.caption_grid_inputs(config, workdir, ["a bird"], jax.random.key(0), 4)
+
+
+def test_a_captioned_folder_without_embeddings_gets_its_own_text_encoder(tmp_path,
+                                                                         monkeypatch):
+  monkeypatch.setenv("GANJAX_CACHE_DIR", str(tmp_path / "cache"))
+  folder = _captioned_folder(tmp_path / "digits", embeddings=False)
+  config = tiny(1, dataset="folder", folder=folder, channels=3)
+  data = text_data.load(config, "test", log=lambda _: None)
+  assert data.embeddings.shape == (24, 3, 128) and data.attributes is None
+  encoder = text_data.text_encoder(config)  # Trained once, then cached.
+  np.testing.assert_allclose(encoder.embed_captions([data.captions[0][0]])[0],
+                             data.embeddings[0, 0], rtol=1e-4, atol=1e-4)
+  assert os.listdir(os.path.join(str(tmp_path / "cache"), "text_encoders"))
+
+
+def test_bad_captioned_folders_are_one_line(tmp_path):
+  folder = _captioned_folder(tmp_path / "f", embeddings=False, n=3)
+  os.remove(os.path.join(folder, "train", "img001.txt"))
+  with pytest.raises(text_data.TextDataError, match=r"img001.png has no captions: expected "):
+    text_data._folder_split(folder, "train", 16, 3)
+  with pytest.raises(ConfigError, match="needs --config.folder"):
+    train.check_config(tiny(1, dataset="folder", channels=3))
+  with pytest.raises(ConfigError, match="is not a directory"):
+    train.check_config(tiny(1, dataset="folder", folder=str(tmp_path), channels=3))
+  with pytest.raises(ConfigError, match="unknown dataset 'digits'"):
+    train.check_config(tiny(1, dataset="digits"))
