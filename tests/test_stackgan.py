@@ -298,3 +298,22 @@ def test_bad_captioned_folders_are_one_line(tmp_path):
     train.check_config(tiny(1, dataset="folder", folder=str(tmp_path), channels=3))
   with pytest.raises(ConfigError, match="unknown dataset 'digits'"):
     train.check_config(tiny(1, dataset="digits"))
+
+
+def test_the_halving_schedule_halves_both_rates_every_halve_every_steps():
+  from ganjax.families import base
+  c = tiny(1)
+  c.optimizer.halve_every = 10
+  rates = [base.learning_rates(c, step) for step in (0, 9, 10, 25)]
+  assert [r["g_learning_rate"] for r in rates] == pytest.approx([2e-4, 2e-4, 1e-4, 5e-5])
+  assert [r["d_learning_rate"] for r in rates] == pytest.approx([2e-4, 2e-4, 1e-4, 5e-5])
+  # The optimizer follows it: Adam's first update is -lr * sign(g), its 11th half as large.
+  g_tx, _ = base.build_optimizers(c)
+  opt, params = g_tx.init(jnp.zeros(1)), jnp.zeros(1)
+  for step in range(11):
+    update, opt = g_tx.update(jnp.ones(1), opt, params)
+    if step in (0, 10):
+      assert float(update[0]) == pytest.approx(-2e-4 if step == 0 else -1e-4, rel=1e-3)
+  c.optimizer.halve_every = 0
+  with pytest.raises(ConfigError, match="halve_every >= 1"):
+    train.check_config(c)
