@@ -236,6 +236,7 @@ def test_evaluation_scores_each_stage_beside_the_real_images(both_stages, cache)
   # The real test images, scored alike: their captions were written from them.
   assert result["stage2_position_accuracy_real_baseline"] > 0.95
   assert result["stage2_size_rank_correlation_real_baseline"] > 0.8
+  assert result["stage2_fcd_real_baseline"] > 0  # Test against train, not against itself.
 
 
 # --------------------------------------------------------------------------- your images

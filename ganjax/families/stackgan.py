@@ -304,7 +304,8 @@ def image_scores(images, captions, *, clf, real_features, encoder, candidates, a
 
 def text_to_image_section(ctx) -> dict:
   """ganjax.evaluate section: every test image's caption (its captions in turn) drawn
-  once by each stage and scored, beside the real test images (`_real_baseline`):
+  once by each stage and scored, beside the real test images (`_real_baseline`; their FCD
+  is to as many train images):
 
     accuracy: the caption's digit recognised by a classifier of the captioned digits at
       that resolution; fcd, classifier_is: Frechet distance of its features to the real
@@ -335,7 +336,9 @@ def text_to_image_section(ctx) -> dict:
     candidates = encoder.embed_captions(cand_text).reshape(n, 99, -1)
   digits = c.dataset == "captioned_digits"
 
-  def scorer(size):
+  def scorer(size, real_split="test"):
+    """image_scores with FCD against `real_split`'s real images (the generated images are
+    compared with the test images; the test images themselves with the train images)."""
     clf, real_features = None, None
     if digits:
       from ganjax import captioned_digits
@@ -350,7 +353,8 @@ def text_to_image_section(ctx) -> dict:
       clf = classifier_lib.classifier_for_images(
           f"captioned_digits_{size}", load_images, resolution=size, channels=1,
           num_classes=10, log=ctx.log)
-      real = text_data.load(c, "test", resolution=size).as_float()[:n]
+      real = text_data.load(c, real_split, resolution=size).as_float()
+      real = real[np.linspace(0, len(real) - 1, min(n, len(real))).astype(int)]  # Spread.
       real_features = clf.predict(np.ascontiguousarray(real))[0]
     return functools.partial(image_scores, clf=clf, real_features=real_features,
                              encoder=encoder, candidates=candidates, attributes=digits)
@@ -385,7 +389,7 @@ def text_to_image_section(ctx) -> dict:
       scorers[size] = scorer(size)
       # The real test images at this size, scored alike: what the scores can reach.
       real = text_data.load(c, "test", resolution=size).as_float()[:n]
-      real_scores[size] = scorers[size](real, captions)
+      real_scores[size] = scorer(size, "train")(real, captions)
     for key, value in scorers[size](images, captions).items():
       out[f"{name}_{key}"] = value
       out[f"{name}_{key}_real_baseline"] = real_scores[size][key]
