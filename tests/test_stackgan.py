@@ -318,3 +318,19 @@ def test_the_halving_schedule_halves_both_rates_every_halve_every_steps():
   c.optimizer.halve_every = 0
   with pytest.raises(ConfigError, match="halve_every >= 1"):
     train.check_config(c)
+
+
+def test_a_resumed_stage2_run_ends_as_the_uninterrupted_one(both_stages, cache, tmp_path):
+  from ganjax.restore import load_trained
+  stage1 = os.path.join(both_stages, "stage1")
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GANJAX_CACHE_DIR", cache)
+    straight = str(tmp_path / "straight")
+    train.train_and_evaluate(tiny(2, num_steps=4, stage1_workdir=stage1), straight)
+    resumed = str(tmp_path / "resumed")
+    train.train_and_evaluate(tiny(2, num_steps=2, stage1_workdir=stage1), resumed)
+    train.train_and_evaluate(tiny(2, num_steps=4, stage1_workdir=stage1), resumed)
+  (_, a), (_, b) = load_trained(straight), load_trained(resumed)
+  assert int(a.step) == int(b.step) == 4
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)

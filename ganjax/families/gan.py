@@ -12,6 +12,9 @@ Step kinds, each `step(state, batch, rng) -> (state, metrics)` over
 - weight_clipping: WGAN (Arjovsky et al. 2017).
 - gradient_penalty: WGAN-GP (Gulrajani et al. 2017).
 - feature_matching: Salimans et al. 2016, section 3.1.
+
+Every kind takes `diff_augment`, a DiffAugment policy (ganjax.augment; Zhao et
+al. 2020): D then sees T(x) and T(G(z)) in both losses, never a plain image.
 """
 
 import functools
@@ -19,7 +22,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ganjax import losses, steps
+from ganjax import augment, losses, steps
 from ganjax.config import ConfigError
 from ganjax.families import base
 from ganjax.models.dcgan import DCGANDiscriminator
@@ -29,15 +32,75 @@ from ganjax.state import GANState, create_gan_state
 LossFn = steps.LossFn
 
 
+# --------------------------------------------------------------------------- DiffAugment
+# Zhao et al. 2020: T before D on every image it sees, real and generated, in D's loss and
+# in G's. The loop hands each loss a key (steps.alternate: one per D update, one for G's);
+# T's draws are folded off it, so with a policy of "" nothing draws differently.
+
+_DIFF_AUGMENT_STREAM = 0xD1FF  # Folded into a loss's key for T's draws.
+
+
+def augment_keys(key):
+  """(real, fake, penalty): the keys of T's draws in a loss the loop handed `key`.
+
+  Folded off `key`, not split from it: the loss's own use of `key` (WGAN-GP's
+  interpolates) draws the same with and without DiffAugment.
+  """
+  return tuple(jax.random.split(jax.random.fold_in(key, _DIFF_AUGMENT_STREAM), 3))
+
+
+def augmented_d_loss(d_loss_fn: LossFn, policy: str, *, regularizer=None):
+  """The loop's d_loss on T's views: d_loss_fn(D(T(x)), D(T'(G(z)))) [+ regularizer].
+
+  T, T' independent draws (`augment_keys`); policy "" is steps.adversarial_d_loss
+  itself. The regularizer is handed the PLAIN images and differentiates D(T(x)) at
+  them (`_critic`), as the reference's R1 (`ns_DiffAugment_r1`) does.
+  """
+  if not policy:
+    return steps.adversarial_d_loss(d_loss_fn, regularizer=regularizer)
+
+  def d_loss(params, d, minibatch, fake, gen_kwargs, key):
+    real_key, fake_key, _ = augment_keys(key)
+    real = minibatch["image"]
+    plain = None if regularizer is None else (
+        lambda p, stats, seen_real, seen_fake, k, t: regularizer(p, stats, real, fake, k, t))
+    seen = {**minibatch, "image": augment.diff_augment(real_key, real, policy)}
+    return steps.adversarial_d_loss(d_loss_fn, regularizer=plain)(
+        params, d, seen, augment.diff_augment(fake_key, fake, policy), gen_kwargs, key)
+
+  return d_loss
+
+
+def augmented_g_loss(g_loss_fn: LossFn, policy: str):
+  """The loop's g_loss on T(G(z)): g_loss_fn(D(T(G(z)))), G's gradient through T."""
+  g_loss = steps.adversarial_g_loss(g_loss_fn)
+  if not policy:
+    return g_loss
+
+  def loss(fake, d, minibatch, gen_kwargs, key):
+    fake = augment.diff_augment(augment_keys(key)[1], fake, policy)
+    return g_loss(fake, d, minibatch, gen_kwargs, key)
+
+  return loss
+
+
+def _critic(apply_fn, policy: str, key):
+  """D in inference mode as `fn(variables, x)` for a penalty: D(T(x)), T drawn with `key`."""
+  if not policy:
+    return lambda v, x: apply_fn(v, x, train=False)
+  return lambda v, x: apply_fn(v, augment.diff_augment(key, x, policy), train=False)
+
+
 # --------------------------------------------------------------------------- steps
 
 
 def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
-                     latent_dim: int, ema_decay: float | None = None):
+                     latent_dim: int, ema_decay: float | None = None, diff_augment: str = ""):
   """Alternating GAN training with any (generator, discriminator) loss pair.
 
   For d_steps = batch['image'].shape[0]: d_steps updates of D on
-  d_loss_fn(D(x), D(G(z))), then one of G on g_loss_fn(D(G(z))).
+  d_loss_fn(D(x), D(G(z))), then one of G on g_loss_fn(D(G(z))); with a
+  `diff_augment` policy, D sees T(x) and T(G(z)) instead (fresh draws each time).
 
   Args:
     state: the GANState.
@@ -47,13 +110,14 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
     d_loss_fn: `fn(discriminator_real_outputs, discriminator_gen_outputs) -> scalar`.
     latent_dim: size of z.
     ema_decay: the generator EMA's decay (used when the state keeps an EMA).
+    diff_augment: a DiffAugment policy (ganjax.augment); "" = D sees plain images.
 
   Returns:
     (new state, metrics): losses and mean logits of the last D update.
   """
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=steps.adversarial_d_loss(d_loss_fn),
-                         g_loss=steps.adversarial_g_loss(g_loss_fn), ema_decay=ema_decay)
+                         d_loss=augmented_d_loss(d_loss_fn, diff_augment),
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
 
 
 def clip_params(params, clip: float):
@@ -63,7 +127,7 @@ def clip_params(params, clip: float):
 
 def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
                          d_loss_fn: LossFn, latent_dim: int, clip: float,
-                         ema_decay: float | None = None):
+                         ema_decay: float | None = None, diff_augment: str = ""):
   """WGAN: the critic's params are clipped to [-clip, clip] after EVERY update.
 
   Clipping keeps the critic (roughly) K-Lipschitz, so its loss estimates the
@@ -72,15 +136,15 @@ def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
   https://arxiv.org/abs/1701.07875.
   """
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=steps.adversarial_d_loss(d_loss_fn),
-                         g_loss=steps.adversarial_g_loss(g_loss_fn),
+                         d_loss=augmented_d_loss(d_loss_fn, diff_augment),
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment),
                          constrain_d=lambda d: d.replace(params=clip_params(d.params, clip)),
                          ema_decay=ema_decay)
 
 
 def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
                           d_loss_fn: LossFn, latent_dim: int, weight: float,
-                          ema_decay: float | None = None):
+                          ema_decay: float | None = None, diff_augment: str = ""):
   """WGAN-GP: the critic's loss plus `weight` * the gradient penalty.
 
       L_D = d_loss_fn(D(x), D(G(z))) + lambda * E[(||grad D(x_hat)||_2 - 1)^2]
@@ -89,23 +153,25 @@ def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
   (`ganjax.losses.gradient_penalty`). The critic must not use BatchNorm: the
   penalty is per example. Gulrajani et al. 2017, "Improved Training of
   Wasserstein GANs" (lambda = 10, 5 critic steps, Adam 1e-4, betas (0, 0.9)),
-  https://arxiv.org/abs/1704.00028.
+  https://arxiv.org/abs/1704.00028. Under DiffAugment the critic is D(T(.)): the
+  interpolates are of the plain images, behind a third draw of T.
   """
   apply_fn = state.discriminator.apply_fn
 
   def penalty(params, batch_stats, real, fake, key, step):
     del step
     variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-    return weight * losses.gradient_penalty(lambda v, x: apply_fn(v, x, train=False),
-                                            variables, real, fake, key)
+    critic = _critic(apply_fn, diff_augment, diff_augment and augment_keys(key)[2])
+    return weight * losses.gradient_penalty(critic, variables, real, fake, key)
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=steps.adversarial_d_loss(d_loss_fn, regularizer=penalty),
-                         g_loss=steps.adversarial_g_loss(g_loss_fn), ema_decay=ema_decay)
+                         d_loss=augmented_d_loss(d_loss_fn, diff_augment, regularizer=penalty),
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
 
 
 def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
-            latent_dim: int, gamma: float, interval: int, ema_decay: float | None = None):
+            latent_dim: int, gamma: float, interval: int, ema_decay: float | None = None,
+            diff_augment: str = ""):
   """D's loss plus the R1 penalty on real data, lazily every `interval` D updates.
 
       L_D = d_loss_fn(D(x), D(G(z))) + [t mod k = 0] k gamma / 2 E ||grad_x D(x)||^2
@@ -115,16 +181,18 @@ def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn
   https://arxiv.org/abs/1801.04406). The lazy form (k > 1) computes it every k-th update
   scaled by k, the same penalty on average at a k-th of the cost (Karras et al. 2020,
   StyleGAN2, k = 16). As for WGAN-GP, the penalty is per example: no BatchNorm in D.
+  Under DiffAugment it is ||grad_x D(T(x))||^2 at the plain reals, T the draw D's
+  loss saw them through, as the reference's StyleGAN2 code (`ns_DiffAugment_r1`).
   """
   apply_fn = state.discriminator.apply_fn
 
   def penalty(params, batch_stats, real, fake, key, step):
-    del fake, key
+    del fake
     variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+    critic = _critic(apply_fn, diff_augment, diff_augment and augment_keys(key)[0])
 
     def r1():
-      return interval * gamma / 2 * losses.r1_penalty(
-          lambda v, x: apply_fn(v, x, train=False), variables, real)
+      return interval * gamma / 2 * losses.r1_penalty(critic, variables, real)
 
     if interval == 1:
       return r1()
@@ -132,12 +200,13 @@ def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn
     return jax.lax.cond(step % interval == 0, r1, lambda: jnp.zeros((), jnp.float32))
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=steps.adversarial_d_loss(d_loss_fn, regularizer=penalty),
-                         g_loss=steps.adversarial_g_loss(g_loss_fn), ema_decay=ema_decay)
+                         d_loss=augmented_d_loss(d_loss_fn, diff_augment, regularizer=penalty),
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
 
 
 def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
-                          latent_dim: int, ema_decay: float | None = None):
+                          latent_dim: int, ema_decay: float | None = None,
+                          diff_augment: str = ""):
   """Feature matching: G matches the batch mean of D's features on real data.
 
       L_G = || mean_i f(x_i) - mean_j f(G(z_j)) ||_2^2
@@ -145,18 +214,22 @@ def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
   with f the discriminator's sown `intermediates/features` (its last hidden
   layer), after D's update; D trains on `d_loss_fn` as usual. Salimans et al.
   2016, "Improved Techniques for Training GANs", section 3.1,
-  https://arxiv.org/abs/1606.03498.
+  https://arxiv.org/abs/1606.03498. Under DiffAugment f sees T(x) and T'(G(z)).
   """
 
   def g_loss(fake, d, minibatch, gen_kwargs, key):
-    del gen_kwargs, key
-    real_features = jax.lax.stop_gradient(
-        steps.discriminator_features(d, d.params, minibatch["image"]))
+    del gen_kwargs
+    real = minibatch["image"]
+    if diff_augment:
+      real_key, fake_key, _ = augment_keys(key)
+      real = augment.diff_augment(real_key, real, diff_augment)
+      fake = augment.diff_augment(fake_key, fake, diff_augment)
+    real_features = jax.lax.stop_gradient(steps.discriminator_features(d, d.params, real))
     fake_features = steps.discriminator_features(d, d.params, fake)
     return losses.feature_matching_loss(real_features, fake_features), {}
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=steps.adversarial_d_loss(d_loss_fn), g_loss=g_loss,
+                         d_loss=augmented_d_loss(d_loss_fn, diff_augment), g_loss=g_loss,
                          ema_decay=ema_decay)
 
 
@@ -212,6 +285,8 @@ class GAN(base.Family):
         minibatch_kernel_dim=5,     # minibatch discrimination: the size C of each projection
         pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
         spectral_norm=False,        # D's kernels over their largest singular value (SN-GAN)
+        diff_augment="",            # DiffAugment: random T before D on real and fake images,
+                                    # ... e.g. "color,translation,cutout"; "" = off (Zhao 2020)
     )
 
   def check_config(self, config):
@@ -225,6 +300,13 @@ class GAN(base.Family):
                         f"got {config.pack}")
     if config.minibatch_kernels < 0 or config.minibatch_kernel_dim < 1:
       raise ConfigError("minibatch_kernels must be >= 0 and minibatch_kernel_dim >= 1")
+    try:
+      augment.check_policy(config.diff_augment)
+    except ValueError as e:
+      raise ConfigError(f"diff_augment: {e}") from None
+    if config.diff_augment and len(self.example_shape(config)) != 3:
+      raise ConfigError(f"diff_augment transforms images (H, W, C); family {self.name!r} "
+                        f"trains on examples of shape {self.example_shape(config)}")
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):
@@ -271,7 +353,8 @@ class GAN(base.Family):
     g_loss_fn, d_loss_fn = base.build_losses(config)
     step = STEP_KINDS[config.objective](config, g_loss_fn, d_loss_fn)
     return functools.partial(step, latent_dim=config.latent_dim,
-                             ema_decay=config.ema_decay or None)
+                             ema_decay=config.ema_decay or None,
+                             diff_augment=config.diff_augment)
 
 
 FAMILY = GAN()
