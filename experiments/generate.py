@@ -65,6 +65,9 @@ def main(argv):
   except FileNotFoundError as e:
     fail(e)
   family = families.of(config)
+  if getattr(family, "text_conditional", False):
+    fail(f"a {family.name} run draws images from captions: use python -m experiments.sample "
+         f"--workdir={FLAGS.workdir} --caption=\"...\"")
   if not family.samples_from_z:
     fail(f"a {family.name} run translates images, it does not generate them from z: use "
          f"python -m experiments.translate --workdir={FLAGS.workdir}")

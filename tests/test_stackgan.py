@@ -221,6 +221,13 @@ def test_sample_draws_typed_captions_and_names_unknown_words(both_stages, tmp_pa
   assert len(lines) == 1 and "sl4nted" in lines[0] and lines[0].startswith("error:"), r.stderr
 
 
+def test_generate_points_a_stackgan_run_to_sample_captions(both_stages, tmp_path):
+  r = run_module("experiments.generate", f"--workdir={both_stages}", f"--out={tmp_path}",
+                 "--num=4")
+  assert r.returncode == 2 and "--caption" in r.stderr
+  assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_evaluation_scores_each_stage_beside_the_real_images(both_stages, cache):
   from ganjax import evaluate
   with pytest.MonkeyPatch.context() as mp:

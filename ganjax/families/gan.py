@@ -62,10 +62,11 @@ def augmented_d_loss(d_loss_fn: LossFn, policy: str, *, regularizer=None):
   def d_loss(params, d, minibatch, fake, gen_kwargs, key):
     real_key, fake_key, _ = augment_keys(key)
     real = minibatch["image"]
-    plain = None if regularizer is None else (
-        lambda p, stats, seen_real, seen_fake, k, t: regularizer(p, stats, real, fake, k, t))
+    # The penalty gets the plain images, not the views D's loss judges.
+    on_plain = None if regularizer is None else (
+        lambda p, stats, _real, _fake, k, t: regularizer(p, stats, real, fake, k, t))
     seen = {**minibatch, "image": augment.diff_augment(real_key, real, policy)}
-    return steps.adversarial_d_loss(d_loss_fn, regularizer=plain)(
+    return steps.adversarial_d_loss(d_loss_fn, regularizer=on_plain)(
         params, d, seen, augment.diff_augment(fake_key, fake, policy), gen_kwargs, key)
 
   return d_loss
@@ -84,11 +85,15 @@ def augmented_g_loss(g_loss_fn: LossFn, policy: str):
   return loss
 
 
-def _critic(apply_fn, policy: str, key):
-  """D in inference mode as `fn(variables, x)` for a penalty: D(T(x)), T drawn with `key`."""
+def _critic(apply_fn, policy: str, key, draw: int):
+  """D in inference mode, `fn(variables, x)`, as a penalty differentiates it.
+
+  Under DiffAugment D(T(x)), with T the `draw` of augment_keys(key): 0 the reals'.
+  """
   if not policy:
     return lambda v, x: apply_fn(v, x, train=False)
-  return lambda v, x: apply_fn(v, augment.diff_augment(key, x, policy), train=False)
+  view_key = augment_keys(key)[draw]
+  return lambda v, x: apply_fn(v, augment.diff_augment(view_key, x, policy), train=False)
 
 
 # --------------------------------------------------------------------------- steps
@@ -161,7 +166,7 @@ def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
   def penalty(params, batch_stats, real, fake, key, step):
     del step
     variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-    critic = _critic(apply_fn, diff_augment, diff_augment and augment_keys(key)[2])
+    critic = _critic(apply_fn, diff_augment, key, draw=2)
     return weight * losses.gradient_penalty(critic, variables, real, fake, key)
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
@@ -189,7 +194,7 @@ def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn
   def penalty(params, batch_stats, real, fake, key, step):
     del fake
     variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-    critic = _critic(apply_fn, diff_augment, diff_augment and augment_keys(key)[0])
+    critic = _critic(apply_fn, diff_augment, key, draw=0)  # The draw D's loss used.
 
     def r1():
       return interval * gamma / 2 * losses.r1_penalty(critic, variables, real)
@@ -285,8 +290,7 @@ class GAN(base.Family):
         minibatch_kernel_dim=5,     # minibatch discrimination: the size C of each projection
         pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
         spectral_norm=False,        # D's kernels over their largest singular value (SN-GAN)
-        diff_augment="",            # DiffAugment: random T before D on real and fake images,
-                                    # ... e.g. "color,translation,cutout"; "" = off (Zhao 2020)
+        diff_augment="",            # DiffAugment's T before D: "" = off; "color,translation,cutout"
     )
 
   def check_config(self, config):
