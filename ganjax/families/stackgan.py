@@ -327,7 +327,10 @@ def text_to_image_section(ctx) -> dict:
   captions = [test.captions[i][i % len(test.captions[i])] for i in range(n)]
   embeddings = test.embeddings[np.arange(n), np.arange(n) % k]
   rng = np.random.default_rng(ctx.options.seed)
-  encoder = text_data.text_encoder(c, ctx.log) if text_data.has_text_encoder(c) else None
+  encoder = None  # The run's own copy: the encoder its embeddings came from.
+  if os.path.isdir(os.path.join(ctx.workdir, "text_encoder")):
+    from ganjax import text_encoder
+    encoder = text_encoder.load_from_run(ctx.workdir)
   candidates = None
   if encoder is not None:  # 99 mismatched captions of each test caption (other groups).
     picks = np.stack([text_data.wrong_indices(test.groups, np.arange(n), rng)
