@@ -67,6 +67,8 @@ def measure(row: str, seed: int) -> dict:
 def cell(values) -> str:
   import numpy as np
   v = np.asarray(values, float)
+  if np.all(np.isnan(v)):
+    return "-"
   digits = 1 if np.nanmax(np.abs(v)) >= 10 else 3
   return f"{np.nanmean(v):.{digits}f} ± {np.nanstd(v):.{digits}f}"
 
