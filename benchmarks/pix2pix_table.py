@@ -38,11 +38,17 @@ ABLATIONS = {
 }
 METRICS = ("l1", "psnr", "ssim", "accuracy", "fcd")
 
-flags.DEFINE_list("ablations", list(ABLATIONS), "Which ablations.")
-flags.DEFINE_string("variant", "edges", "The digits task (a variant of configs/pix2pix.py).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
-flags.DEFINE_integer("num_steps", 1000, "Training steps of every run.")
-flags.DEFINE_string("workroot", "/tmp/pix2pix_table", "Where the work directories go.")
+
+def define_flags():
+  """The command's flags (defined when it runs, not on import: the table modules share
+  flag names, and tests import several of them into one process)."""
+  flags.DEFINE_list("ablations", list(ABLATIONS), "Which ablations.")
+  flags.DEFINE_string("variant", "edges", "The digits task (a variant of configs/pix2pix.py).")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
+  flags.DEFINE_integer("num_steps", 1000, "Training steps of every run.")
+  flags.DEFINE_string("workroot", "/tmp/pix2pix_table", "Where the work directories go.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -105,4 +111,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

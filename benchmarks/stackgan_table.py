@@ -35,9 +35,15 @@ METRICS = ("accuracy", "size_rank_correlation", "thickness_rank_correlation",
 HEADERS = ("class acc.", "size rho", "thickness rho", "slant rho", "position acc.",
            "R-precision", "FCD", "IS", "diversity")
 
-flags.DEFINE_list("rows", list(ROWS), "Which rows.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
-flags.DEFINE_string("workroot", "/tmp/stackgan_table", "Where the work directories go.")
+
+def define_flags():
+  """The command's flags (defined when it runs, not on import: the table modules share
+  flag names, and tests import several of them into one process)."""
+  flags.DEFINE_list("rows", list(ROWS), "Which rows.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
+  flags.DEFINE_string("workroot", "/tmp/stackgan_table", "Where the work directories go.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -102,4 +108,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -36,11 +36,17 @@ ROWS = {
 METRICS = ("accuracy", "l1", "psnr", "cycle_l1", "fcd")
 DIRECTIONS = ("a2b", "b2a")
 
-flags.DEFINE_list("variants", ["rotate", "bold"], "Digits domain pairs (config variants).")
-flags.DEFINE_list("rows", list(ROWS), "Which rows.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
-flags.DEFINE_integer("num_steps", 1000, "Training steps of every run.")
-flags.DEFINE_string("workroot", "/tmp/unpaired_table", "Where the work directories go.")
+
+def define_flags():
+  """The command's flags (defined when it runs, not on import: the table modules share
+  flag names, and tests import several of them into one process)."""
+  flags.DEFINE_list("variants", ["rotate", "bold"], "Digits domain pairs (config variants).")
+  flags.DEFINE_list("rows", list(ROWS), "Which rows.")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds.")
+  flags.DEFINE_integer("num_steps", 1000, "Training steps of every run.")
+  flags.DEFINE_string("workroot", "/tmp/unpaired_table", "Where the work directories go.")
+
+
 FLAGS = flags.FLAGS
 
 
@@ -109,4 +115,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -313,6 +313,8 @@ def test_pix2pix_table_rows_are_valid_configs_of_the_papers_ablations():
   from benchmarks import pix2pix_table
   from experiments.configs import pix2pix as configs
   from ganjax import train
+  if "ablations" not in flags.FLAGS:
+    pix2pix_table.define_flags()
   flags.FLAGS(["pix2pix_table"])  # Defaults: both ablations.
   rows = pix2pix_table.rows()
   assert list(rows) == ["L1", "cGAN", "L1+cGAN", "L1+GAN", "PixelGAN 1x1", "PatchGAN 16x16",
