@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax import layers
+from ganjax import layers, paired
 from ganjax.classifier import _write_atomic, default_cache_root
 
 # Bump when the networks, the tokenizer or the training change: older caches are retrained.
@@ -314,7 +314,7 @@ def to_float(images) -> np.ndarray:
   """float32 in [-1, 1] of uint8 images, or float images checked to be in [-1, 1]."""
   images = np.asarray(images)
   if images.dtype == np.uint8:
-    return images.astype(np.float32) / 127.5 - 1.0
+    return paired.to_float(images)
   images = images.astype(np.float32)
   if images.size and (images.min() < -1.001 or images.max() > 1.001):
     raise TextEncoderError(f"images must be uint8 or float in [-1, 1], got values in "

@@ -48,7 +48,7 @@ import numpy as np
 import optax
 
 from ganjax import images as images_lib
-from ganjax import losses, steps, text_data
+from ganjax import losses, paired, steps, text_data
 from ganjax.config import ConfigError
 from ganjax.families import base
 from ganjax.families.pix2pix import interleave
@@ -350,7 +350,7 @@ def text_to_image_section(ctx) -> dict:
         out = []
         for split in ("train", "test"):
           d = captioned_digits.load(split, resolution=size)
-          out.append((d.images.astype(np.float32) / 127.5 - 1.0, d.attributes["label"]))
+          out.append((paired.to_float(d.images), d.attributes["label"]))
         return out
 
       clf = classifier_lib.classifier_for_images(
@@ -373,17 +373,10 @@ def text_to_image_section(ctx) -> dict:
                _normal(k1, (100, c.condition_dim)), _normal(k2, (100, c.condition_dim)))
     x = np.asarray(x)
     outputs.append(x[:2 * m] if c.stage == 2 else x[:m])
-  outputs = np.concatenate(outputs)
-  stages = {}
-  if c.stage == 1:
-    stages["stage1"] = outputs
-  else:  # The sampler interleaves Stage I (upsampled) and Stage II images.
-    upsampled, final = outputs[0::2], outputs[1::2]
-    r0 = c.stage1_resolution
-    factor = c.resolution // r0
-    stages["stage1"] = upsampled[:, ::factor, ::factor]
-    stages["stage1_upsampled"] = upsampled
-    stages["stage2"] = final
+  stages = split_stages(c, np.concatenate(outputs))
+  # Diversity: 10 captions x 10 draws, one sampler call for every stage.
+  z, emb, eps1, eps2 = caption_inputs(c, embeddings[:10], jax.random.key(7), 10)
+  draws = split_stages(c, np.asarray(sample(state, z, emb, eps1, eps2)))
   out = {"num_test_captions": n}
   scorers, real_scores = {}, {}
   for name, images in stages.items():
@@ -396,22 +389,26 @@ def text_to_image_section(ctx) -> dict:
     for key, value in scorers[size](images, captions).items():
       out[f"{name}_{key}"] = value
       out[f"{name}_{key}_real_baseline"] = real_scores[size][key]
-    out[f"{name}_diversity_l1"] = _diversity(family, c, state, embeddings, name)
+    out[f"{name}_diversity_l1"] = _diversity(draws[name], 10)
   return out
 
 
-def _diversity(family, config, state, embeddings, stage_name, *, captions=10, draws=10):
-  """Mean L1 between two draws of one caption (10 captions x 10 draws), images in [-1, 1]."""
-  z, emb, eps1, eps2 = caption_inputs(config, embeddings[:captions], jax.random.key(7), draws)
-  x = np.asarray(family.sampler(config)(state, z, emb, eps1, eps2))
-  if config.stage == 2:
-    x = x[1::2] if stage_name == "stage2" else x[0::2]
-    if stage_name == "stage1":
-      f = config.resolution // config.stage1_resolution
-      x = x[:, ::f, ::f]
-  x = x.reshape(captions, draws, -1)
+def split_stages(config, outputs) -> dict:
+  """{stage name: images} of the sampler's outputs: Stage I's alone, or (Stage II runs,
+  which interleave Stage I upsampled and Stage II) stage1, stage1_upsampled and stage2."""
+  if config.stage == 1:
+    return {"stage1": outputs}
+  upsampled = outputs[0::2]
+  factor = config.resolution // config.stage1_resolution
+  return {"stage1": upsampled[:, ::factor, ::factor], "stage1_upsampled": upsampled,
+          "stage2": outputs[1::2]}
+
+
+def _diversity(images, draws: int) -> float:
+  """Mean L1 between two draws of one caption, images (captions x draws, ...) in [-1, 1]."""
+  x = images.reshape(-1, draws, images[0].size)
   d = np.abs(x[:, :, None] - x[:, None, :]).mean(-1)
-  return float(d.sum() / (captions * draws * (draws - 1)))
+  return float(d.sum() / (len(x) * draws * (draws - 1)))
 
 
 # --------------------------------------------------------------------------- the family
@@ -597,15 +594,15 @@ class StackGAN(base.Family):
 
     return sample
 
-  def per_caption(self, config, num_images: int) -> int:
-    """Draws of each caption in a grid of about num_images images."""
-    columns = max(1, num_images // GRID_ROWS)
-    return max(1, columns // 2) if config.stage == 2 else columns
+  def _grid(self, config, embeddings, rng, num_images: int):
+    """(inputs, ncols) of a grid of about num_images images, a row per caption embedding
+    (a Stage II run's cells are Stage I | Stage II pairs)."""
+    pair = 2 if config.stage == 2 else 1
+    per = max(1, num_images // len(embeddings) // pair)
+    return caption_inputs(config, embeddings, rng, per), per * pair
 
   def grid_inputs(self, config, rng, num_images: int):
-    _, embeddings = grid_captions(config)
-    per = self.per_caption(config, num_images)
-    return caption_inputs(config, embeddings, rng, per), per * (2 if config.stage == 2 else 1)
+    return self._grid(config, grid_captions(config)[1], rng, num_images)
 
   def write_samples(self, path, config, samples, *, ncols=None, step=0, captions=None):
     del step
@@ -622,10 +619,7 @@ class StackGAN(base.Family):
       raise ValueError(f"{workdir} has no text encoder (it was trained on precomputed "
                        f"embeddings): typed captions cannot be embedded")
     embeddings = text_encoder.load_from_run(workdir).embed_captions(list(captions))
-    per = max(1, num_images // len(captions))
-    if config.stage == 2:
-      per = max(1, per // 2)
-    return caption_inputs(config, embeddings, rng, per), per * (2 if config.stage == 2 else 1)
+    return self._grid(config, embeddings, rng, num_images)
 
   def default_workdir(self, name: str, config) -> str:
     suffix = "_stage1" if config.stage == 1 else ""
