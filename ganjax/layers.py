@@ -687,6 +687,20 @@ def spectral(layer: nn.Module, enabled: bool, train: bool):
   return lambda x: norm(x, update_stats=train)
 
 
+def spectral_stats_where(pred, new_stats, old_stats):
+  """`new_stats`, a network's batch_stats, with the power-iteration state (u, sigma) of
+  its `spectral` layers taken from `old_stats` unless `pred` (a boolean scalar); other
+  statistics (BatchNorm's) are `new_stats`' either way. For a step whose one forward
+  pass serves both D's and G's update, so u advances on D's update only."""
+
+  def pick(path, new, old):
+    if any(str(getattr(k, "key", "")).startswith("SpectralNorm") for k in path):
+      return jnp.where(pred, new, old)
+    return new
+
+  return jax.tree_util.tree_map_with_path(pick, new_stats, old_stats)
+
+
 __all__ = [
     "Conv4x4S2",
     "ConvTranspose4x4S2",
@@ -695,6 +709,7 @@ __all__ = [
     "conv_4x4_s2",
     "conv_transpose_4x4_s2",
     "spectral",
+    "spectral_stats_where",
     "flax_conv_transpose_kernel_to_torch",
     "torch_conv_transpose_weight_to_flax",
 ]

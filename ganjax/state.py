@@ -46,6 +46,27 @@ class GANState(struct.PyTreeNode):
     return self.generator.variables(self.ema_params)
 
 
+class OwnStatisticsGANState(GANState):
+  """A GANState whose EMA generator keeps BatchNorm statistics of its own (config
+  `ema_batch_stats="own"`): running averages of the batch statistics the EMA weights
+  compute, updated every step (`ganjax.steps.finish_generator_update`).
+
+  A GANState's EMA weights sample with the live generator's running averages, the
+  statistics of other weights. A class of its own, not a field of GANState, so that the
+  checkpoints of every other run keep their structure.
+  """
+
+  ema_batch_stats: Any = None
+
+  def sampling_variables(self):
+    """The EMA params with their own BatchNorm statistics."""
+    return {"params": self.ema_params, "batch_stats": self.ema_batch_stats}
+
+
+# What the EMA generator's BatchNorm normalises with (GANState.ema_batch_stats).
+EMA_BATCH_STATS = ("live", "own")
+
+
 def init_net(rng, module, sample_input, tx, kwargs=None, compute_dtype=None):
   """A NetState of `module` initialised on `sample_input` (module(x, train=False, **kwargs)).
 
@@ -62,7 +83,8 @@ def init_net(rng, module, sample_input, tx, kwargs=None, compute_dtype=None):
 
 def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminator_tx,
                      sample_z, sample_x, generator_kwargs=None, discriminator_kwargs=None,
-                     use_ema: bool = False, compute_dtype=None) -> GANState:
+                     use_ema: bool = False, ema_batch_stats: str = "live",
+                     compute_dtype=None) -> GANState:
   """Initialises both networks and their optimizers.
 
   Args:
@@ -74,15 +96,25 @@ def create_gan_state(rng, *, generator, discriminator, generator_tx, discriminat
     generator_kwargs, discriminator_kwargs: other sample inputs of the networks
       (e.g. `{'labels': ...}` for class-conditional ones).
     use_ema: keep an EMA copy of the generator params.
+    ema_batch_stats: "live" (the EMA samples with the live generator's BatchNorm
+      statistics) or "own" (it keeps its own, starting from the live ones; a generator
+      without BatchNorm has none either way).
     compute_dtype: the dtype both networks compute in during training (None: float32).
   """
   g_rng, d_rng = jax.random.split(rng)
   g = init_net(g_rng, generator, sample_z, generator_tx, generator_kwargs, compute_dtype)
   d = init_net(d_rng, discriminator, sample_x, discriminator_tx, discriminator_kwargs,
                compute_dtype)
+  if ema_batch_stats not in EMA_BATCH_STATS:
+    raise ValueError(f"ema_batch_stats must be one of {EMA_BATCH_STATS}, got "
+                     f"{ema_batch_stats!r}")
   ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
-  return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
-                  ema_params=ema)
+  state = GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d,
+                   ema_params=ema)
+  if use_ema and ema_batch_stats == "own" and g.batch_stats:
+    return OwnStatisticsGANState(**vars(state),
+                                 ema_batch_stats=jax.tree.map(jnp.copy, g.batch_stats))
+  return state
 
 
 def ema_warmup_decay(decay: float, num_updates):

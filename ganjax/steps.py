@@ -134,13 +134,25 @@ def batch_size_of(minibatch) -> int:
 
 
 def finish_generator_update(state, g: NetState, d: NetState, grads, g_stats, *,
-                            ema_decay: float | None):
-  """Applies G's gradients, advances the step and the EMA."""
+                            ema_decay: float | None, ema_inputs=None):
+  """Applies G's gradients, advances the step and the EMA.
+
+  A state that keeps the EMA generator's own BatchNorm statistics (`ema_batch_stats`)
+  updates them with the new EMA weights in train mode on `ema_inputs` = (z, kwargs), this
+  step's generator inputs: one more forward pass of G, no gradient.
+  """
   g = g.apply_gradients(grads=grads).replace(batch_stats=g_stats)
   ema = state.ema_params
+  ema_stats = getattr(state, "ema_batch_stats", None)
   if ema is not None:
     ema = update_ema(ema, g.params, ema_decay, num_updates=state.step)
-  return state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema)
+    if ema_stats is not None:
+      if ema_inputs is None:
+        raise ValueError("a state with ema_batch_stats needs the step's ema_inputs")
+      z, kwargs = ema_inputs
+      _, ema_stats = apply_train(g, ema, z, batch_stats=ema_stats, **kwargs)
+  new = state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema)
+  return new.replace(ema_batch_stats=ema_stats) if ema_stats is not None else new
 
 
 def alternate(state, batch, rng, *, generator_inputs: Callable, d_loss: Callable,
@@ -190,5 +202,6 @@ def alternate(state, batch, rng, *, generator_inputs: Callable, d_loss: Callable
   (loss, g_metrics), fake_grad = jax.value_and_grad(g_loss, has_aux=True)(
       fake, d, last, gen_kwargs, g_key)
   (g_grads,) = g_vjp(fake_grad)
-  state = finish_generator_update(state, g, d, g_grads, g_stats, ema_decay=ema_decay)
+  state = finish_generator_update(state, g, d, g_grads, g_stats, ema_decay=ema_decay,
+                                  ema_inputs=(z, gen_kwargs))
   return state, {**metrics, **g_metrics, "g_loss": loss}

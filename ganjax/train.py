@@ -328,6 +328,8 @@ def warm_start(config, state):
   new = jax.tree_util.tree_map_with_path(take, state, is_leaf=lambda x: isinstance(x, NetState))
   if getattr(new, "ema_params", None) is not None and "generator" in wanted:
     new = new.replace(ema_params=new.generator.params)
+    if getattr(new, "ema_batch_stats", None) is not None:
+      new = new.replace(ema_batch_stats=new.generator.batch_stats)
   logging.info("warm start: %s from the checkpoint of step %d in %s", ", ".join(wanted),
                int(parallel.fetch(other.step)), config.warm_start)
   return new

@@ -27,7 +27,7 @@ from ganjax.models.mlp import MLPDiscriminator, MLPGenerator
 from ganjax.models.sgan import SGANDiscriminator
 from ganjax.restore import load_trained
 from experiments.configs import acgan, cgan, sgan
-from conftest import shrink
+from conftest import check_spectral_norm, shrink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -256,6 +256,15 @@ def test_each_step_updates_both_networks_and_is_pure(config):
   assert _max_diff(new.generator.params, again.generator.params) == 0
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert {"d_loss", "g_loss"} <= set(metrics)
+
+
+@pytest.mark.parametrize("config", [
+    tiny(cgan.get_config("digits_mlp")),    # MLPDiscriminator (label appended)
+    tiny(acgan.get_config("digits")),       # ConvFeatures, source and class heads
+    tiny(sgan.get_config("digits"))],       # MLPFeatures, class head
+    ids=["cgan", "acgan", "sgan"])
+def test_spectral_norm_switch_normalises_every_kernel_of_the_discriminator(config):
+  check_spectral_norm(config, _labelled_batch(config))
 
 
 def test_cgan_step_reusing_the_generator_pass_equals_the_textbook_step():

@@ -19,7 +19,7 @@ from ganjax.models.pix2pix import PatchGANDiscriminator
 from ganjax.restore import load_trained
 from experiments.configs import cyclegan as cyclegan_configs
 from experiments.configs import discogan as discogan_configs
-from conftest import run_module, shrink
+from conftest import check_spectral_norm, run_module, shrink
 
 
 def tiny_cyclegan(data_dir="", variant="invert", **overrides):
@@ -263,6 +263,23 @@ def test_discogan_updates_d_on_every_third_step_and_g_on_the_others():
     state = new
   assert rates == pytest.approx([0.01, 0.01, 0.5, 0.5])          # gan_curriculum = 2.
   assert set(m) >= {"g_fm_a", "g_fm_b", "g_gan_a", "recon_a", "recon_b", "d_loss"}
+
+
+@pytest.mark.parametrize("make", [tiny_cyclegan, tiny_discogan], ids=["cyclegan", "discogan"])
+def test_spectral_norm_switch_normalises_every_kernel_of_both_discriminators(make):
+  c = make()  # CycleGAN's PatchGANs (instance norm: no batch_stats without it); DCGAN's.
+  state, step = check_spectral_norm(c, _batch(c), ("d_a", "d_b"), num_steps=31)
+  if c.family != "discogan":
+    return
+  # Step 31 is G's turn: D's BatchNorm averages follow the pass, its u and sigma wait.
+  new, m = step(state, _batch(c, 1), jax.random.key(0))
+  assert float(m["d_updated"]) == 0.0
+  for name in ("d_a", "d_b"):
+    stats = [{k: v for k, v in getattr(s, name).batch_stats.items() if k.startswith("Spectral")}
+             for s in (state, new)]
+    others = [{k: v for k, v in getattr(s, name).batch_stats.items()
+               if not k.startswith("Spectral")} for s in (state, new)]
+    assert stats[0] and not _changed(*stats) and _changed(*others), name
 
 
 def test_feature_matching_compares_batch_means_layer_by_layer():

@@ -17,7 +17,7 @@ from ganjax.families import pix2pix
 from ganjax.models.pix2pix import (PatchGANDiscriminator, UNetGenerator, receptive_field,
                                    unet_depth)
 from experiments.configs import pix2pix as pix2pix_configs
-from conftest import run_module, shrink
+from conftest import check_spectral_norm, run_module, shrink
 
 
 def tiny(data_dir="", **overrides):
@@ -213,6 +213,14 @@ def test_the_step_learns_a_fixed_pair_under_every_objective(overrides, metrics):
     first = first if first is not None else float(m["g_l1"])
   assert metrics <= set(m) and ("g_gan" in m) == bool(c.gan_weight)
   assert float(m["g_l1"]) < 0.8 * first and int(state.step) == 15
+
+
+@pytest.mark.parametrize("overrides", [{}, {"d_layers": 0, "normalization": "instance"}],
+                         ids=["patchgan_batch_norm", "pixelgan_instance_norm"])
+def test_spectral_norm_switch_normalises_every_kernel_of_the_patchgan(overrides):
+  # Instance norm: a D with no batch_stats until spectral_norm gives it u and sigma.
+  c = tiny(**overrides)
+  check_spectral_norm(c, _fixed_batch(c))
 
 
 def test_the_d_loss_is_half_the_loss_pair():

@@ -64,7 +64,7 @@ from ganjax import text_data, train  # noqa: E402
 from ganjax.config import ConfigError  # noqa: E402
 from ganjax.families import stackgan  # noqa: E402
 from experiments.configs import stackgan as stackgan_configs  # noqa: E402
-from conftest import run_module  # noqa: E402
+from conftest import check_spectral_norm, run_module  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +158,18 @@ def test_a_stage2_step_trains_its_networks_and_leaves_stage1_frozen(cache):
   state = family.create_state(ablated, jax.random.key(0))
   _, metrics = jax.jit(family.step(ablated))(state, batch, jax.random.key(1))
   assert "d_wrong" not in metrics and float(metrics["g_loss"]) == float(metrics["g_gan"])
+
+
+def test_spectral_norm_switch_normalises_every_kernel_of_the_discriminator(monkeypatch):
+  # Random 8-d embeddings stand in for captions': no text encoder to train.
+  monkeypatch.setattr(stackgan.StackGAN, "embedding_dim", lambda self, config: 8)
+  c = tiny(2)  # Stage II's D: both logits; K = 2 texts share each layer's u.
+  rng = np.random.default_rng(0)
+  b, r = c.batch_size, c.resolution
+  batch = {"image": rng.uniform(-1, 1, (1, b, r, r, 1)).astype(np.float32),
+           "embedding": rng.normal(size=(1, b, 8)).astype(np.float32),
+           "wrong_embedding": rng.normal(size=(1, b, 8)).astype(np.float32)}
+  check_spectral_norm(c, batch)
 
 
 def test_stage2_refuses_a_missing_or_mismatched_stage1_run(tmp_path):

@@ -122,6 +122,29 @@ def test_ema_tracks_generator():
   assert train.create_state(gan.get_config(), jax.random.key(0)).ema_params is None
 
 
+def test_the_ema_generator_keeps_its_own_batchnorm_statistics_when_asked():
+  c = tiny_dcgan(ema_decay=0.9, ema_batch_stats="own")
+  state = train.create_state(c, jax.random.key(0))
+  assert _max_diff(state.ema_batch_stats, state.generator.batch_stats) == 0
+  step = jax.jit(train.build_step(c))
+  new, _ = step(state, _batch(c), jax.random.key(3))
+  # The EMA weights in train mode on this step's z (the step's draw, replayed), from the
+  # statistics they had: what the step stored.
+  keys = jax.random.split(jax.random.fold_in(jax.random.key(3), state.step), 1)
+  z = steps.sample_latent(jax.random.split(keys[-1], 3)[0], c.batch_size, c.latent_dim)
+  _, expected = steps.apply_train(new.generator, new.ema_params, z,
+                                  batch_stats=state.ema_batch_stats)
+  assert _max_diff(new.ema_batch_stats, expected) < 1e-6
+  assert _max_diff(new.ema_batch_stats, new.generator.batch_stats) > 1e-6  # Other weights.
+  assert new.sampling_variables()["batch_stats"] is new.ema_batch_stats
+  # The default samples with the live generator's statistics and keeps none of its own.
+  live = train.create_state(tiny_dcgan(ema_decay=0.9), jax.random.key(0))
+  assert not hasattr(live, "ema_batch_stats")  # Every other run's checkpoints unchanged.
+  assert live.sampling_variables()["batch_stats"] is live.generator.batch_stats
+  with pytest.raises(Exception, match="ema_batch_stats must be one of live, own"):
+    train.check_config(tiny_dcgan(ema_batch_stats="standing"))
+
+
 def test_one_critic_step_takes_a_plain_batch_and_more_take_them_stacked():
   c = gan.get_config()
   c.hidden, c.batch_size = (16,), 4

@@ -80,6 +80,23 @@ def test_resumed_run_ends_with_exactly_the_uninterrupted_params(tmp_path, data_d
     np.testing.assert_array_equal(a, b)
 
 
+def test_the_ema_generators_own_statistics_are_checkpointed_and_resume_exactly(
+    tmp_path, data_dir):
+  c = lambda n: tiny(dcgan.get_config(), data_dir, num_steps=n, checkpoint_every=2,
+                     ema_decay=0.9, ema_batch_stats="own")
+  straight = train.train_and_evaluate(c(4), str(tmp_path / "straight"))
+  train.train_and_evaluate(c(2), str(tmp_path / "resumed"))
+  train.train_and_evaluate(c(4), str(tmp_path / "resumed"))
+  _, resumed = load_trained(str(tmp_path / "resumed"))
+  assert int(resumed.step) == 4
+  for a, b in zip(jax.tree.leaves(jax.device_get(straight)), jax.tree.leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+  variables = resumed.sampling_variables()
+  for a, b in zip(jax.tree.leaves(variables["batch_stats"]),
+                  jax.tree.leaves(resumed.ema_batch_stats)):
+    np.testing.assert_array_equal(a, b)
+
+
 def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_deleted(tmp_path, data_dir):
   workdir = str(tmp_path)
   c = tiny(gan.get_config(), data_dir, num_steps=2)

@@ -114,7 +114,8 @@ class ACGAN(CGAN):
 
   def networks(self, config):
     return (self.conditional_generator_module(config),
-            ACGANDiscriminator(noisy_feature_body(config), num_classes=config.num_classes))
+            ACGANDiscriminator(noisy_feature_body(config), num_classes=config.num_classes,
+                               spectral_norm=config.spectral_norm))
 
   def discriminator_takes_labels(self) -> bool:
     return False

@@ -24,6 +24,7 @@ from ganjax.config import ConfigError
 from ganjax.models.dcgan import RESOLUTIONS as DCGAN_RESOLUTIONS, DCGANGenerator
 from ganjax.models.features import ConvFeatures, MLPFeatures
 from ganjax.models.mlp import MLPGenerator
+from ganjax.state import EMA_BATCH_STATS
 from ganjax.steps import sample_latent
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -205,9 +206,11 @@ def zx_fields() -> dict:
       hidden=(256, 256),            # MLP: hidden layer widths
       upsample="transposed",        # DCGAN generator: transposed | resize
       d_normalization="batch",      # DCGAN discriminator: batch | layer | none
+      spectral_norm=False,          # D's kernels over their largest singular value (SN-GAN)
       loss="non_saturating",        # see ganjax.losses.LOSS_FAMILIES
       label_smoothing=0.0,          # one-sided: the real target is 1 - label_smoothing
       least_squares_labels=(0.0, 1.0, 1.0),  # loss least_squares: (a, b, c) = (fake, real, G)
+      ema_batch_stats="live",       # the EMA G's BatchNorm statistics: live (G's) | own (its own)
   )
 
 
@@ -225,6 +228,9 @@ def check_zx_config(config) -> None:
                         f"of {', '.join(map(str, DCGAN_RESOLUTIONS))}, got {config.resolution}")
   elif not config.hidden or min(config.hidden) < 1:
     raise ConfigError(f"hidden must be one or more layer widths >= 1, got {config.hidden}")
+  if config.ema_batch_stats not in EMA_BATCH_STATS:
+    raise ConfigError(f"ema_batch_stats must be one of {', '.join(EMA_BATCH_STATS)}, got "
+                      f"{config.ema_batch_stats!r}")
   if len(config.least_squares_labels) != 3:
     raise ConfigError(f"least_squares_labels is (a, b, c), got {config.least_squares_labels}")
   build_losses(config)
@@ -326,9 +332,10 @@ def feature_body(config, *, input_noise: float = 0.0, hidden_noise: float = 0.0,
   if config.model == "dcgan":
     return ConvFeatures(resolution=config.resolution, width=config.width,
                         normalization=config.d_normalization, input_noise=input_noise,
-                        dropout=dropout)
+                        dropout=dropout, spectral_norm=config.spectral_norm)
   return MLPFeatures(hidden=tuple(config.hidden), input_noise=input_noise,
-                     hidden_noise=hidden_noise, dropout=dropout)
+                     hidden_noise=hidden_noise, dropout=dropout,
+                     spectral_norm=config.spectral_norm)
 
 
 def sample_labels(rng, batch_size: int, num_classes: int) -> jax.Array:

@@ -159,12 +159,15 @@ class CGAN(base.Family):
 
   def networks(self, config):
     k, embedding = config.num_classes, config.label_embedding
+    # spectral_norm bounds D in its image input; a learned label embedding stays free.
     if config.model == "dcgan":
       d = DCGANDiscriminator(resolution=config.resolution, width=config.width,
-                             normalization=config.d_normalization)
+                             normalization=config.d_normalization,
+                             spectral_norm=config.spectral_norm)
       join = "maps"
     else:
-      d, join = MLPDiscriminator(hidden=tuple(config.hidden)), "vector"
+      d = MLPDiscriminator(hidden=tuple(config.hidden), spectral_norm=config.spectral_norm)
+      join = "vector"
     return (self.conditional_generator_module(config),
             ConditionalDiscriminator(d, num_classes=k, join=join, embedding_dim=embedding))
 
@@ -181,7 +184,8 @@ class CGAN(base.Family):
                             sample_x=jnp.zeros((1, *base.image_shape(config))),
                             generator_kwargs=y,
                             discriminator_kwargs=y if self.discriminator_takes_labels() else {},
-                            use_ema=config.ema_decay > 0, compute_dtype=config.compute_dtype)
+                            use_ema=config.ema_decay > 0, ema_batch_stats=config.ema_batch_stats,
+                            compute_dtype=config.compute_dtype)
 
   def step(self, config):
     g_loss_fn, d_loss_fn = base.build_losses(config)

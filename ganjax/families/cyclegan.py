@@ -271,6 +271,7 @@ class CycleGAN(base.Family):
         d_width=64,                  # D: filters of the first PatchGAN layer (ndf)
         d_layers=3,                  # PatchGAN: 0, 1, 2, 3 -> patches of 1, 16, 34, 70 px
         normalization="instance",    # instance | batch, in G and D
+        spectral_norm=False,         # D's kernels over their largest singular value (SN-GAN)
         loss="least_squares",        # D's and G's loss pair (ganjax.losses.LOSS_FAMILIES)
         label_smoothing=0.0,
         least_squares_labels=(0.0, 1.0, 1.0),
@@ -327,7 +328,8 @@ class CycleGAN(base.Family):
           channels=config.channels, width=config.width, normalization=config.normalization,
           res_blocks=config.res_blocks or default_res_blocks(config.resolution))
     return generator, PatchGANDiscriminator(n_layers=config.d_layers, width=config.d_width,
-                                            normalization=config.normalization)
+                                            normalization=config.normalization,
+                                            spectral_norm=config.spectral_norm)
 
   def optimizers(self, config):
     """(generators' optax optimizer, discriminators')."""

@@ -31,6 +31,7 @@ from ganjax import steps
 from ganjax.config import ConfigError
 from ganjax.families import base, cyclegan
 from ganjax.families.pix2pix import check_load_size
+from ganjax.layers import spectral_stats_where
 from ganjax.models.dcgan import RESOLUTIONS, DCGANDiscriminator
 from ganjax.models.discogan import DiscoGANGenerator
 
@@ -114,12 +115,17 @@ def discogan_step(state: cyclegan.CycleState, batch, rng, *, g_loss_fn, d_loss_f
     stepped = net.apply_gradients(grads=grads)
     return jax.tree.map(lambda new, old: jnp.where(turn, new, old), stepped, net)
 
+  def d_stats(net, new_stats):
+    # BatchNorm's averages follow every pass, as the authors'; spectral_norm's u moves on
+    # D's turns only, as in ganjax.steps, where G's loss evaluates D and drops its stats.
+    return spectral_stats_where(d_turn, new_stats, net.batch_stats)
+
   new = state.replace(
       step=state.step + 1,
       g_ab=update(g_ab, grad_ab, ~d_turn).replace(batch_stats=s["ab"]),
       g_ba=update(g_ba, grad_ba, ~d_turn).replace(batch_stats=s["ba"]),
-      d_a=update(d_a, grad_a, d_turn).replace(batch_stats=s["a"]),
-      d_b=update(d_b, grad_b, d_turn).replace(batch_stats=s["b"]))
+      d_a=update(d_a, grad_a, d_turn).replace(batch_stats=d_stats(d_a, s["a"])),
+      d_b=update(d_b, grad_b, d_turn).replace(batch_stats=d_stats(d_b, s["b"])))
   return new, {**m, "g_loss": g_total, "d_loss": d_total, "rate": rate,
                "d_updated": d_turn.astype(jnp.float32)}
 
@@ -137,6 +143,7 @@ class DiscoGAN(cyclegan.CycleGAN):
         load_size=32,                # random jitter: > resolution crops (the authors: none)
         flip=False,
         width=64,                    # G and D: filters of the first layer, doubling per level
+        spectral_norm=False,         # D's kernels over their largest singular value (SN-GAN)
         loss="non_saturating",       # BCE on D's logits, as the authors
         label_smoothing=0.0,
         least_squares_labels=(0.0, 1.0, 1.0),
@@ -173,7 +180,8 @@ class DiscoGAN(cyclegan.CycleGAN):
 
   def networks(self, config):
     return (DiscoGANGenerator(channels=config.channels, width=config.width),
-            DCGANDiscriminator(resolution=config.resolution, width=config.width))
+            DCGANDiscriminator(resolution=config.resolution, width=config.width,
+                               spectral_norm=config.spectral_norm))
 
   def optimizers(self, config):
     g_tx, d_tx = base.build_optimizers(config)

@@ -200,7 +200,8 @@ def networks(config):
                         normalization=config.normalization,
                         dropout_blocks=config.dropout_blocks),
           PatchGANDiscriminator(n_layers=config.d_layers, width=config.d_width,
-                                normalization=config.normalization))
+                                normalization=config.normalization,
+                                spectral_norm=config.spectral_norm))
 
 
 @functools.lru_cache(maxsize=8)
@@ -266,6 +267,7 @@ class Pix2Pix(base.Family):
         d_width=64,                  # D: filters of the first PatchGAN layer (ndf)
         d_layers=3,                  # PatchGAN: 0, 1, 2, 3 -> patches of 1, 16, 34, 70 px
         normalization="batch",       # batch | instance, in G and D
+        spectral_norm=False,         # D's kernels over their largest singular value (SN-GAN)
         dropout_blocks=3,            # decoder blocks with dropout 0.5 (G's noise); 0 = none
         conditional_d=True,          # D sees (source, image); False: the image alone
         l1_weight=100.0,             # lambda of the L1 term; 0: cGAN only

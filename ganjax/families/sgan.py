@@ -239,7 +239,8 @@ class SGAN(base.Family):
 
   def networks(self, config):
     return (base.image_generator(config),
-            SGANDiscriminator(noisy_feature_body(config), num_classes=config.num_classes))
+            SGANDiscriminator(noisy_feature_body(config), num_classes=config.num_classes,
+                              spectral_norm=config.spectral_norm))
 
   def create_state(self, config, rng) -> GANState:
     generator, discriminator = self.networks(config)
@@ -248,7 +249,7 @@ class SGAN(base.Family):
                             generator_tx=g_tx, discriminator_tx=d_tx,
                             sample_z=jnp.zeros((1, config.latent_dim)),
                             sample_x=jnp.zeros((1, *base.image_shape(config))),
-                            use_ema=config.ema_decay > 0,
+                            use_ema=config.ema_decay > 0, ema_batch_stats=config.ema_batch_stats,
                             compute_dtype=config.compute_dtype)
 
   def step(self, config):

@@ -436,6 +436,7 @@ class StackGAN(base.Family):
         mismatched_pairs=True,       # D also sees real images with wrong captions (GAN-CLS)
         width=32,                    # G: Stage I has 8 x width channels at 4x4; Stage II's base
         d_width=32,                  # D: filters of the first layer
+        spectral_norm=False,         # D's kernels over their largest singular value (SN-GAN)
         res_blocks=2,                # Stage II: residual blocks (the reference: 4)
         downsamplings=1,             # Stage II: halvings of Stage I's image before the join
     )
@@ -489,7 +490,8 @@ class StackGAN(base.Family):
                                   downsamplings=config.downsamplings, augment=augment)
     discriminator = MatchingDiscriminator(width=config.d_width,
                                           condition_dim=config.condition_dim,
-                                          unconditional=config.stage == 2)
+                                          unconditional=config.stage == 2,
+                                          spectral_norm=config.spectral_norm)
     return generator, discriminator
 
   def embedding_dim(self, config) -> int:

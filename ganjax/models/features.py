@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax import layers
 from ganjax.models import dcgan
 
 
@@ -30,7 +31,8 @@ class MLPFeatures(nn.Module):
   """x (B, ...) -> (B, hidden[-1]): dense layers with LeakyReLU, as MLPDiscriminator.
 
   `input_noise` and `hidden_noise` add Gaussian noise of that std to the input
-  and to each hidden layer's output; `dropout` drops each hidden unit.
+  and to each hidden layer's output; `dropout` drops each hidden unit;
+  `spectral_norm` normalises every dense kernel (see `layers.spectral`).
   """
 
   hidden: Sequence[int] = (256, 256)
@@ -38,12 +40,14 @@ class MLPFeatures(nn.Module):
   input_noise: float = 0.0
   hidden_noise: float = 0.0
   dropout: float = 0.0
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     x = gaussian_noise(self, x.reshape((x.shape[0], -1)), self.input_noise, train)
     for width in self.hidden:
-      x = nn.leaky_relu(nn.Dense(width)(x), self.negative_slope)
+      dense = layers.spectral(nn.Dense(width), self.spectral_norm, train)
+      x = nn.leaky_relu(dense(x), self.negative_slope)
       x = gaussian_noise(self, x, self.hidden_noise, train)
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return x
@@ -54,7 +58,8 @@ class ConvFeatures(nn.Module):
 
   The output is the flattened 4x4 map that DCGAN's final 4x4 convolution reads
   (that convolution is a dense layer on it). `dropout` is applied after every
-  block; `input_noise` adds Gaussian noise to the image.
+  block; `input_noise` adds Gaussian noise to the image; `spectral_norm` normalises
+  every convolution's kernel (see `layers.spectral`).
   """
 
   resolution: int = 64
@@ -63,6 +68,7 @@ class ConvFeatures(nn.Module):
   negative_slope: float = 0.2
   input_noise: float = 0.0
   dropout: float = 0.0
+  spectral_norm: bool = False
 
   def _norm(self, train: bool):
     if self.normalization == "batch":
@@ -82,8 +88,9 @@ class ConvFeatures(nn.Module):
           f"discriminator expects {self.resolution}x{self.resolution} images, got {x.shape}")
     x = gaussian_noise(self, x, self.input_noise, train)
     for i in range(n):
-      x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=False, kernel_init=dcgan.conv_init)(x)
+      conv = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                     use_bias=False, kernel_init=dcgan.conv_init)
+      x = layers.spectral(conv, self.spectral_norm, train)(x)
       if i > 0:  # No normalisation on the input layer, as in DCGAN.
         x = self._norm(train)(x)
       x = nn.leaky_relu(x, self.negative_slope)

@@ -114,31 +114,36 @@ class PatchGANDiscriminator(nn.Module):
     n_layers: 0..3 give patches of 1, 16, 34, 70 pixels (`receptive_field`).
     width: filters of the first layer (ndf, 64 in the paper).
     normalization: 'batch' (the paper) or 'instance'.
+    spectral_norm: every convolution's kernel over its largest singular value
+      (`layers.spectral`; the normalization layers stay as `normalization` says).
   """
 
   n_layers: int = 3
   width: int = 64
   normalization: str = "batch"
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     bias = self.normalization == "instance"
     lrelu = lambda h: nn.leaky_relu(h, 0.2)  # noqa: E731
+    sn = lambda layer: layers.spectral(layer, self.spectral_norm, train)  # noqa: E731
     if self.n_layers == 0:  # PixelGAN: every pixel judged on its own.
-      x = lrelu(nn.Conv(self.width, (1, 1), kernel_init=conv_init, name="conv0")(x))
-      x = nn.Conv(2 * self.width, (1, 1), use_bias=bias, kernel_init=conv_init, name="conv1")(x)
+      x = lrelu(sn(nn.Conv(self.width, (1, 1), kernel_init=conv_init, name="conv0"))(x))
+      x = sn(nn.Conv(2 * self.width, (1, 1), use_bias=bias, kernel_init=conv_init,
+                     name="conv1"))(x)
       x = lrelu(_norm(self.normalization, train)(x))
-      return nn.Conv(1, (1, 1), use_bias=bias, kernel_init=conv_init, name="logits")(x)
-    x = lrelu(layers.Conv4x4S2(self.width, use_bias=True, kernel_init=conv_init,
-                               name="conv0")(x))
+      return sn(nn.Conv(1, (1, 1), use_bias=bias, kernel_init=conv_init, name="logits"))(x)
+    x = lrelu(sn(layers.Conv4x4S2(self.width, use_bias=True, kernel_init=conv_init,
+                                  name="conv0"))(x))
     for n in range(1, self.n_layers):
-      x = layers.Conv4x4S2(self.width * min(2 ** n, 8), use_bias=bias, kernel_init=conv_init,
-                           name=f"conv{n}")(x)
+      x = sn(layers.Conv4x4S2(self.width * min(2 ** n, 8), use_bias=bias, kernel_init=conv_init,
+                              name=f"conv{n}"))(x)
       x = lrelu(_norm(self.normalization, train)(x))
-    x = layers.Conv4x4S1(self.width * min(2 ** self.n_layers, 8), use_bias=bias,
-                         kernel_init=conv_init, name=f"conv{self.n_layers}")(x)
+    x = sn(layers.Conv4x4S1(self.width * min(2 ** self.n_layers, 8), use_bias=bias,
+                            kernel_init=conv_init, name=f"conv{self.n_layers}"))(x)
     x = lrelu(_norm(self.normalization, train)(x))
-    return layers.Conv4x4S1(1, use_bias=True, kernel_init=conv_init, name="logits")(x)
+    return sn(layers.Conv4x4S1(1, use_bias=True, kernel_init=conv_init, name="logits"))(x)
 
 
 def min_patchgan_resolution(n_layers: int) -> int:

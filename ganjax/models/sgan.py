@@ -13,19 +13,25 @@ Z = sum_k exp(l_k). The losses on these logits are in ganjax.losses
 
 import flax.linen as nn
 
+from ganjax import layers
+
 
 class SGANDiscriminator(nn.Module):
   """image (B, ...) -> class logits (B, K); the features are sown for feature matching.
 
   `body` is any module of models/features.py; the feature-matching
   generator loss matches the batch means of `intermediates/features`.
+  `spectral_norm` normalises the class head's kernel (the body has its own switch;
+  see `layers.spectral`).
   """
 
   body: nn.Module
   num_classes: int
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     h = self.body(x, train=train)
     self.sow("intermediates", "features", h)
-    return nn.Dense(self.num_classes, name="classes")(h)
+    return layers.spectral(nn.Dense(self.num_classes, name="classes"), self.spectral_norm,
+                           train)(h)

@@ -146,29 +146,35 @@ class MatchingDiscriminator(nn.Module):
 
   Several text embeddings per image (K, B, E) share one pass of the image encoder (the
   matching-aware loss scores each real image with its caption and with a wrong one).
+  `spectral_norm` divides every kernel (the text compression's too) by its largest
+  singular value (`layers.spectral`); the BatchNorms stay.
   """
 
   width: int = 32
   condition_dim: int = 32
   unconditional: bool = False
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, image, embedding, train: bool = True):
+    sn = lambda layer: layers.spectral(layer, self.spectral_norm, train)  # noqa: E731
     x = image
     features = self.width
     for i in range(int(math.log2(image.shape[1])) - 2):  # R -> 4x4.
-      x = _down_conv(features)(x)
+      x = sn(_down_conv(features))(x)
       if i:  # No BatchNorm on the first layer, as DCGAN and the reference.
         x = batch_norm(train)(x)
       x = nn.leaky_relu(x, 0.2)
       features *= 2
     features //= 2
-    compress = nn.Dense(self.condition_dim, kernel_init=nn.initializers.normal(0.02),
-                        name="compress_text")
-    joint = _conv3x3(features, name="joint")
+    # Made once, outside `conditional`: K embeddings reuse the same layers (and the same
+    # power-iteration state).
+    compress = sn(nn.Dense(self.condition_dim, kernel_init=nn.initializers.normal(0.02),
+                           name="compress_text"))
+    joint = sn(_conv3x3(features, name="joint"))
     joint_norm = batch_norm(train)
-    conditional_out = nn.Conv(1, (4, 4), padding="VALID", kernel_init=conv_init,
-                              name="conditional_logit")
+    conditional_out = sn(nn.Conv(1, (4, 4), padding="VALID", kernel_init=conv_init,
+                                 name="conditional_logit"))
 
     def conditional(e):
       t = nn.leaky_relu(compress(e), 0.2)
@@ -182,6 +188,6 @@ class MatchingDiscriminator(nn.Module):
       logits = conditional(embedding)
     unconditional = None
     if self.unconditional:
-      unconditional = nn.Conv(1, (4, 4), padding="VALID", kernel_init=conv_init,
-                              name="unconditional_logit")(x).reshape(-1)
+      unconditional = sn(nn.Conv(1, (4, 4), padding="VALID", kernel_init=conv_init,
+                                 name="unconditional_logit"))(x).reshape(-1)
     return logits, unconditional
