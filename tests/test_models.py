@@ -52,6 +52,33 @@ def test_dcgan_generator_output_in_tanh_range_and_init_statistics():
   assert abs(scales.mean() - 1.0) < 0.01 and 0.01 < scales.std() < 0.03  # N(1, 0.02)
 
 
+def test_a_linear_output_generator_trains_unsquashed_and_samples_within_range():
+  tanh = DCGANGenerator(resolution=16, channels=1, width=8)
+  linear = DCGANGenerator(resolution=16, channels=1, width=8, output="linear")
+  z = jax.random.normal(jax.random.key(1), (4, 16))
+  variables = tanh.init(jax.random.key(0), z, train=False)
+  # BatchNorm scales x 50: pre-activations, hence the last layer's outputs, well beyond +-1.
+  variables = {**variables, "params": jax.tree_util.tree_map_with_path(
+      lambda p, v: 50 * v if "scale" in jax.tree_util.keystr(p) else v, variables["params"])}
+  raw, _ = linear.apply(variables, z, train=True, mutable=["batch_stats"])
+  squashed, _ = tanh.apply(variables, z, train=True, mutable=["batch_stats"])
+  np.testing.assert_allclose(squashed, jnp.tanh(raw), atol=1e-6)  # Same net, no tanh.
+  assert float(jnp.max(jnp.abs(raw))) > 1.0
+  sample = linear.apply(variables, z, train=False)
+  raw = np.arctanh(np.asarray(tanh.apply(variables, z, train=False), np.float64))
+  ok = np.abs(raw) < 3  # Where tanh's inverse is accurate in float32.
+  np.testing.assert_allclose(np.asarray(sample)[ok], np.clip(raw, -1, 1)[ok], atol=1e-3)
+  assert float(jnp.max(jnp.abs(sample))) == 1.0 and (np.abs(raw[ok]) > 1).any()
+  with pytest.raises(ValueError, match="output"):
+    _shapes(DCGANGenerator(resolution=16, output="sigmoid"), jnp.zeros((1, 8)))
+  from ganjax import train
+  from experiments.configs import dcgan
+  config = dcgan.get_config()
+  config.g_output = "sigmoid"
+  with pytest.raises(train.ConfigError, match="g_output must be one of tanh, linear"):
+    train.check_config(config)
+
+
 def test_dcgan_discriminator_normalizations():
   x = jnp.ones((2, 16, 16, 1))
   bn = _shapes(DCGANDiscriminator(resolution=16, width=4), x)

@@ -21,7 +21,8 @@ import optax
 from ganjax import images as images_lib
 from ganjax import losses, precision
 from ganjax.config import ConfigError
-from ganjax.models.dcgan import RESOLUTIONS as DCGAN_RESOLUTIONS, DCGANGenerator
+from ganjax.models.dcgan import OUTPUTS as DCGAN_OUTPUTS, RESOLUTIONS as DCGAN_RESOLUTIONS
+from ganjax.models.dcgan import DCGANGenerator
 from ganjax.models.features import ConvFeatures, MLPFeatures
 from ganjax.models.mlp import MLPGenerator
 from ganjax.state import EMA_BATCH_STATS
@@ -205,6 +206,7 @@ def zx_fields() -> dict:
       width=64,                     # DCGAN: filters of the widest-resolution layer
       hidden=(256, 256),            # MLP: hidden layer widths
       upsample="transposed",        # DCGAN generator: transposed | resize
+      g_output="tanh",              # DCGAN generator: tanh | linear (clipped when sampling)
       d_normalization="batch",      # DCGAN discriminator: batch | layer | none
       spectral_norm=False,          # D's kernels over their largest singular value (SN-GAN)
       loss="non_saturating",        # see ganjax.losses.LOSS_FAMILIES
@@ -223,6 +225,9 @@ def check_zx_config(config) -> None:
   if config.model == "dcgan":
     if config.width < 1:
       raise ConfigError(f"width must be >= 1, got {config.width}")
+    if config.g_output not in DCGAN_OUTPUTS:
+      raise ConfigError(f"g_output must be one of {', '.join(DCGAN_OUTPUTS)}, got "
+                        f"{config.g_output!r}")
     if config.resolution not in DCGAN_RESOLUTIONS:
       raise ConfigError(f"the DCGAN doubles 4x4 up to the image size: resolution must be one "
                         f"of {', '.join(map(str, DCGAN_RESOLUTIONS))}, got {config.resolution}")
@@ -321,7 +326,8 @@ def image_generator(config, *, output_shape=None, output_activation: str = "tanh
   """The unconditional generator of `config.model`: z -> images (or points)."""
   if config.model == "dcgan":
     return DCGANGenerator(resolution=config.resolution, channels=config.channels,
-                          width=config.width, upsample=config.upsample)
+                          width=config.width, upsample=config.upsample,
+                          output=config.g_output)
   return MLPGenerator(output_shape=output_shape or image_shape(config),
                       hidden=tuple(config.hidden), output_activation=output_activation)
 

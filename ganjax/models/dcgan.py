@@ -20,6 +20,7 @@ from ganjax import layers, packing
 
 RESOLUTIONS = (16, 32, 64, 128)
 UPSAMPLING = ("transposed", "resize")
+OUTPUTS = ("tanh", "linear")
 NORMALIZATIONS = ("batch", "layer", "none")
 
 
@@ -63,12 +64,17 @@ class DCGANGenerator(nn.Module):
   exact sub-pixel form) or "resize" (nearest-neighbour upsampling then a 3x3
   convolution, which avoids checkerboard artifacts: Odena et al. 2016,
   https://distill.pub/2016/deconv-checkerboard/).
+
+  `output` is "tanh" (the paper) or "linear": no squashing while training, so a pixel
+  reaches the data's exact -1 and 1 (which tanh only approaches), and D's loss keeps the
+  values in range; in inference mode (train=False) the image is clipped to [-1, 1].
   """
 
   resolution: int = 64
   channels: int = 3
   width: int = 64
   upsample: str = "transposed"
+  output: str = "tanh"
 
   def _up(self, features: int):
     if self.upsample == "transposed":
@@ -89,7 +95,11 @@ class DCGANGenerator(nn.Module):
       x = self._up(self.width * 2 ** (n - 2 - i))(x)
       x = nn.relu(batch_norm(train)(x))
     x = self._up(self.channels)(x)
-    return jnp.tanh(x)
+    if self.output == "tanh":
+      return jnp.tanh(x)
+    if self.output == "linear":
+      return x if train else jnp.clip(x, -1.0, 1.0)
+    raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
 
 
 class DCGANDiscriminator(nn.Module):
