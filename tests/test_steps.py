@@ -145,6 +145,34 @@ def test_the_ema_generator_keeps_its_own_batchnorm_statistics_when_asked():
     train.check_config(tiny_dcgan(ema_batch_stats="standing"))
 
 
+def test_top_k_training_gives_g_the_gradient_of_its_k_best_scored_samples_only():
+  from ganjax.families import gan as gan_family
+  c = gan.get_config()
+  c.hidden, c.batch_size, c.top_k, c.top_k_decay = (16,), 8, 0.5, 0.9
+  state = train.create_state(c, jax.random.key(0))
+  fake = jax.random.normal(jax.random.key(1), (8, *base.image_shape(c)))
+  d = state.discriminator.replace(step=jnp.asarray(3))  # 0.9^3 = 0.729: k = ceil(5.83).
+  g_loss = gan_family.top_k_g_loss(losses.non_saturating_generator_loss, 0.5, 0.9)
+  (value, metrics), grad = jax.value_and_grad(g_loss, has_aux=True)(fake, d, {}, {}, None)
+  logits, _ = steps.apply_train(d, d.params, fake)
+  best = np.argsort(-np.asarray(logits))[:6]
+  assert float(metrics["top_k"]) == 6
+  np.testing.assert_allclose(value, losses.non_saturating_generator_loss(logits[best]),
+                             rtol=1e-6)
+  norms = np.linalg.norm(np.asarray(grad).reshape(8, -1), axis=1)
+  assert (norms[best] > 0).all() and (np.delete(norms, best) == 0).all()
+  # Annealed from the whole batch down to the final share.
+  np.testing.assert_allclose(
+      [gan_family.top_k_fraction(t, 0.5, 0.9) for t in (0, 1, 3, 100)],
+      [1.0, 0.9, 0.729, 0.5], rtol=1e-6)
+  new, m = jax.jit(train.build_step(c))(state, _batch(c), jax.random.key(0))
+  assert float(m["top_k"]) == 8 and np.isfinite(float(m["g_loss"]))  # ceil(8 x 0.9^1).
+  for bad in (0.0, 1.5):
+    c.top_k = bad
+    with pytest.raises(train.ConfigError, match="top_k and top_k_decay must be in"):
+      train.check_config(c)
+
+
 def test_one_critic_step_takes_a_plain_batch_and_more_take_them_stacked():
   c = gan.get_config()
   c.hidden, c.batch_size = (16,), 4

@@ -72,9 +72,43 @@ def augmented_d_loss(d_loss_fn: LossFn, policy: str, *, regularizer=None):
   return d_loss
 
 
-def augmented_g_loss(g_loss_fn: LossFn, policy: str):
-  """The loop's g_loss on T(G(z)): g_loss_fn(D(T(G(z)))), G's gradient through T."""
-  g_loss = steps.adversarial_g_loss(g_loss_fn)
+def top_k_fraction(num_d_updates, final: float, decay: float):
+  """max(final, decay^t) after t discriminator updates: the share of each generated batch
+  top-k training keeps (Sinha et al. 2020 anneal k from B to final x B)."""
+  t = jnp.asarray(num_d_updates, jnp.float32)
+  return jnp.maximum(final, decay ** t)
+
+
+def top_k_g_loss(g_loss_fn: LossFn, final: float, decay: float):
+  """The loop's g_loss on the k generated samples D scores highest, k = ceil(B x
+  top_k_fraction(D's updates so far)); the others get no gradient.
+
+      L_G = mean over the top k of D(G(z_i)) of l(D(G(z_i)))
+
+  with l the per-example form of `g_loss_fn` (a mean over the batch). The samples D
+  finds least realistic are the ones between modes: ignoring them lets G pull the rest
+  onto the data. Sinha, Zhao, Goyal, Raffel & Odena 2020, "Top-k Training of GANs:
+  Improving GAN Performance by Throwing Away Bad Samples", https://arxiv.org/abs/2002.06224.
+  """
+
+  def g_loss(fake, d, minibatch, gen_kwargs, key):
+    del minibatch, gen_kwargs, key
+    logits, _ = steps.apply_train(d, d.params, fake)
+    per_example = jax.vmap(lambda l: g_loss_fn(l[None]))(logits)
+    b = logits.shape[0]
+    k = jnp.ceil(b * top_k_fraction(d.step, final, decay))
+    rank = jnp.argsort(jnp.argsort(-jax.lax.stop_gradient(logits)))  # 0 = most real.
+    keep = (rank < k).astype(per_example.dtype)
+    return jnp.sum(keep * per_example) / k, {"top_k": k}
+
+  return g_loss
+
+
+def augmented_g_loss(g_loss_fn: LossFn, policy: str, top_k=None):
+  """The loop's g_loss on T(G(z)): g_loss_fn(D(T(G(z)))), G's gradient through T; with
+  `top_k` = (final, decay), on the top k of them only (`top_k_g_loss`)."""
+  g_loss = (steps.adversarial_g_loss(g_loss_fn) if top_k is None
+            else top_k_g_loss(g_loss_fn, *top_k))
   if not policy:
     return g_loss
 
@@ -100,7 +134,8 @@ def _critic(apply_fn, policy: str, key, draw: int):
 
 
 def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
-                     latent_dim: int, ema_decay: float | None = None, diff_augment: str = ""):
+                     latent_dim: int, ema_decay: float | None = None, diff_augment: str = "",
+                     top_k=None):
   """Alternating GAN training with any (generator, discriminator) loss pair.
 
   For d_steps = batch['image'].shape[0]: d_steps updates of D on
@@ -122,7 +157,8 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
   """
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
                          d_loss=augmented_d_loss(d_loss_fn, diff_augment),
-                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment, top_k),
+                         ema_decay=ema_decay)
 
 
 def clip_params(params, clip: float):
@@ -132,7 +168,8 @@ def clip_params(params, clip: float):
 
 def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
                          d_loss_fn: LossFn, latent_dim: int, clip: float,
-                         ema_decay: float | None = None, diff_augment: str = ""):
+                         ema_decay: float | None = None, diff_augment: str = "",
+                         top_k=None):
   """WGAN: the critic's params are clipped to [-clip, clip] after EVERY update.
 
   Clipping keeps the critic (roughly) K-Lipschitz, so its loss estimates the
@@ -142,14 +179,15 @@ def weight_clipping_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
   """
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
                          d_loss=augmented_d_loss(d_loss_fn, diff_augment),
-                         g_loss=augmented_g_loss(g_loss_fn, diff_augment),
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment, top_k),
                          constrain_d=lambda d: d.replace(params=clip_params(d.params, clip)),
                          ema_decay=ema_decay)
 
 
 def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
                           d_loss_fn: LossFn, latent_dim: int, weight: float,
-                          ema_decay: float | None = None, diff_augment: str = ""):
+                          ema_decay: float | None = None, diff_augment: str = "",
+                         top_k=None):
   """WGAN-GP: the critic's loss plus `weight` * the gradient penalty.
 
       L_D = d_loss_fn(D(x), D(G(z))) + lambda * E[(||grad D(x_hat)||_2 - 1)^2]
@@ -171,12 +209,13 @@ def gradient_penalty_step(state: GANState, batch, rng, *, g_loss_fn: LossFn,
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
                          d_loss=augmented_d_loss(d_loss_fn, diff_augment, regularizer=penalty),
-                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment, top_k),
+                         ema_decay=ema_decay)
 
 
 def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
             latent_dim: int, gamma: float, interval: int, ema_decay: float | None = None,
-            diff_augment: str = ""):
+            diff_augment: str = "", top_k=None):
   """D's loss plus the R1 penalty on real data, lazily every `interval` D updates.
 
       L_D = d_loss_fn(D(x), D(G(z))) + [t mod k = 0] k gamma / 2 E ||grad_x D(x)||^2
@@ -212,7 +251,8 @@ def r1_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn
 
   return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
                          d_loss=augmented_d_loss(d_loss_fn, diff_augment, regularizer=penalty),
-                         g_loss=augmented_g_loss(g_loss_fn, diff_augment), ema_decay=ema_decay)
+                         g_loss=augmented_g_loss(g_loss_fn, diff_augment, top_k),
+                         ema_decay=ema_decay)
 
 
 def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
@@ -296,6 +336,8 @@ class GAN(base.Family):
         minibatch_kernel_dim=5,     # minibatch discrimination: the size C of each projection
         pack=1,                     # PacGAN: D judges `pack` samples at once; 1 = off
         diff_augment="",            # DiffAugment's T before D: "" = off; "color,translation,cutout"
+        top_k=1.0,                  # top-k training: G learns from this share of its batch; 1 = off
+        top_k_decay=0.999,          # top-k: the share kept is max(top_k, decay^(D updates))
     )
 
   def check_config(self, config):
@@ -316,6 +358,12 @@ class GAN(base.Family):
     if config.diff_augment and len(self.example_shape(config)) != 3:
       raise ConfigError(f"diff_augment transforms images (H, W, C); family {self.name!r} "
                         f"trains on examples of shape {self.example_shape(config)}")
+    if not (0 < config.top_k <= 1 and 0 < config.top_k_decay <= 1):
+      raise ConfigError(f"top_k and top_k_decay must be in (0, 1], got {config.top_k} and "
+                        f"{config.top_k_decay}")
+    if config.top_k < 1 and config.objective == "feature_matching":
+      raise ConfigError("top_k ranks G's samples by D's score; feature matching's G loss "
+                        "has none: set top_k=1")
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):
@@ -362,6 +410,8 @@ class GAN(base.Family):
   def step(self, config):
     g_loss_fn, d_loss_fn = base.build_losses(config)
     step = STEP_KINDS[config.objective](config, g_loss_fn, d_loss_fn)
+    if config.top_k < 1:
+      step = functools.partial(step, top_k=(config.top_k, config.top_k_decay))
     return functools.partial(step, latent_dim=config.latent_dim,
                              ema_decay=config.ema_decay or None,
                              diff_augment=config.diff_augment)
