@@ -48,10 +48,14 @@ ROWS = [
       "optimizer.g_learning_rate": 1e-4}),
     ("R1 gamma=1", "R1 every 4th D update, no BatchNorm in D",
      {"objective": "r1", "r1_gamma": 1.0, "r1_interval": 4, "d_normalization": "none"}),
-    ("DiffAugment", "translation and cutout before D",
+    ("DiffAugment translation", "D sees images shifted by up to 1/8 of a side",
+     {"diff_augment": "translation"}),
+    ("DiffAugment translation,cutout", "... and with a half-side square cut out",
      {"diff_augment": "translation,cutout"}),
     ("label smoothing 0.2", "one-sided", {"label_smoothing": 0.2}),
     ("D lr 5e-5", "D learns 4x slower than G", {"optimizer.d_learning_rate": 5e-5}),
+    ("lr 4e-4", "G and D learn 2x faster",
+     {"optimizer.g_learning_rate": 4e-4, "optimizer.d_learning_rate": 4e-4}),
     ("default", "experiments/configs/dcgan.py as it is", None),
 ]
 ROW_NAMES = tuple(name for name, _, _ in ROWS)

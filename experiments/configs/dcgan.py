@@ -19,14 +19,19 @@ def get_config(arg=None):
   c.model = "dcgan"
   c.latent_dim = 100
   if variant == "digits":
-    # 1,497 8x8 training digits upscaled to 32x32 and a half-width network: about
-    # 4 minutes on 2 CPU cores, with an EMA generator for the samples.
+    # 1,497 8x8 training digits upscaled to 32x32 and a half-width network, with an EMA
+    # generator for the samples.
     c.resolution = 32
     c.width = 32
     c.num_steps = 5000
     c.sample_every = 1000
     c.checkpoint_every = 1000
     c.ema_decay = 0.999
+    # benchmarks/dcgan_quality.py (README): without tanh the generator reaches the data's
+    # saturated strokes and background (FCD 55 against 81 at 1,500 steps, seed 0), and
+    # the EMA weights sample with BatchNorm statistics of their own, not the live ones'.
+    c.g_output = "linear"
+    c.ema_batch_stats = "own"
   else:
     c.width = 64
     c.num_steps = 20000
