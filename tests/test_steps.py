@@ -138,7 +138,8 @@ def test_the_ema_generator_keeps_its_own_batchnorm_statistics_when_asked():
   assert _max_diff(new.ema_batch_stats, new.generator.batch_stats) > 1e-6  # Other weights.
   assert new.sampling_variables()["batch_stats"] is new.ema_batch_stats
   # The default samples with the live generator's statistics and keeps none of its own.
-  live = train.create_state(tiny_dcgan(ema_decay=0.9), jax.random.key(0))
+  live = train.create_state(tiny_dcgan(ema_decay=0.9, ema_batch_stats="live"),
+                            jax.random.key(0))
   assert not hasattr(live, "ema_batch_stats")  # Every other run's checkpoints unchanged.
   assert live.sampling_variables()["batch_stats"] is live.generator.batch_stats
   with pytest.raises(Exception, match="ema_batch_stats must be one of live, own"):
