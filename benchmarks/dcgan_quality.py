@@ -7,7 +7,9 @@
 Each run trains `experiments/configs/dcgan.py` (digits at 32x32) with RECIPE (the config
 as issue 16 measured it, pinned here so that the table does not move with the default)
 and then the row's overrides; the row "default" is the config file as it is. A run goes
-to <workroot>/<row>_<steps>_s<seed>, and a finished one is reused. Each run then draws
+to <workroot>/<row>_<steps>_s<seed>, and a finished one is reused. SAMPLING_ROWS train
+nothing of their own: they sample another row's runs another way (discriminator
+rejection sampling on or off). Each run then draws
 --num_samples images (z from seed 0, as `python -m experiments.evaluate` does) and is
 scored by experiments.evaluate's classifier and nearest-neighbour sections against the
 train split: FCD, precision, recall, density, coverage. The test split's images, scored
@@ -50,7 +52,7 @@ ROWS = [
      {"objective": "r1", "r1_gamma": 1.0, "r1_interval": 4, "d_normalization": "none"}),
     ("DiffAugment translation", "D sees images shifted by up to 1/8 of a side",
      {"diff_augment": "translation"}),
-    ("DiffAugment translation,cutout", "... and with a half-side square cut out",
+    ("DiffAugment translation+cutout", "... and with a half-side square cut out",
      {"diff_augment": "translation,cutout"}),
     ("label smoothing 0.2", "one-sided", {"label_smoothing": 0.2}),
     ("D lr 5e-5", "D learns 4x slower than G", {"optimizer.d_learning_rate": 5e-5}),
@@ -58,7 +60,17 @@ ROWS = [
      {"optimizer.g_learning_rate": 4e-4, "optimizer.d_learning_rate": 4e-4}),
     ("default", "experiments/configs/dcgan.py as it is", None),
 ]
-ROW_NAMES = tuple(name for name, _, _ in ROWS)
+# Fields that change how a trained run is sampled, not how it trains: rows differing only
+# in them share their runs (the work directory is named after the training row).
+SAMPLING_FIELDS = ("drs_keep",)
+# (row name, what it changes, the row whose runs it samples, its sampling overrides)
+SAMPLING_ROWS = [
+    ("default without DRS", "the default's generator without rejection sampling", "default",
+     {"drs_keep": 1.0}),
+    ("recipe + DRS 0.5", "the recipe's runs, half of G's samples kept by D (rejection)",
+     "recipe", {"drs_keep": 0.5}),
+]
+ROW_NAMES = tuple(name for name, _, _ in ROWS) + tuple(name for name, *_ in SAMPLING_ROWS)
 METRICS = (("fcd", "FCD"), ("precision", "precision"), ("recall", "recall"),
            ("density", "density"), ("coverage", "coverage"))
 
@@ -81,16 +93,24 @@ def _set(config, key: str, value) -> None:
   node[last] = value
 
 
+def trained_row(row: str) -> str:
+  """The row whose runs `row` samples: itself, or a sampling row's training row."""
+  return {name: trained for name, _, trained, _ in SAMPLING_ROWS}.get(row, row)
+
+
 def config_of(row: str, seed: int, num_steps: int | None = None):
   """The digits DCGAN config of one run of `row`."""
   from experiments.configs import dcgan
   rows = {name: overrides for name, _, overrides in ROWS}
-  if row not in rows:
+  if row not in ROW_NAMES:
     raise ValueError(f"unknown row {row!r}; valid: {', '.join(ROW_NAMES)}")
   c = dcgan.get_config("digits")
-  if rows[row] is not None:
-    for key, value in {**RECIPE, **rows[row]}.items():
+  overrides = rows[trained_row(row)]
+  if overrides is not None:
+    for key, value in {**RECIPE, **overrides}.items():
       _set(c, key, value)
+  for key, value in {name: o for name, _, _, o in SAMPLING_ROWS}.get(row, {}).items():
+    _set(c, key, value)
   c.seed = seed
   if num_steps:
     c.num_steps = num_steps
@@ -99,12 +119,15 @@ def config_of(row: str, seed: int, num_steps: int | None = None):
   return c
 
 
-def measure(workdir: str, num_samples: int, log=print) -> dict:
-  """The scores of one trained run and of the test images, as experiments.evaluate's."""
+def measure(workdir: str, num_samples: int, log=print, sampling: dict | None = None) -> dict:
+  """The scores of one trained run and of the test images, as experiments.evaluate's;
+  `sampling` overrides fields of SAMPLING_FIELDS in the run's config first."""
   from ganjax import evaluate
   from ganjax.restore import load_trained
 
   config, state = load_trained(workdir)
+  for key, value in (sampling or {}).items():
+    _set(config, key, value)
   ctx = evaluate.Context(workdir, config, state,
                          evaluate.Options(num_samples=num_samples, log=log))
   scores = {**evaluate.classifier_section(ctx), **evaluate.nearest_neighbours_section(ctx)}
@@ -138,6 +161,11 @@ def table(results: dict, *, title: str = "") -> str:
   return "\n".join(lines)
 
 
+def slug(row: str) -> str:
+  """A row's name as a work directory's."""
+  return row.replace(" ", "_").replace("=", "").replace("+", "").replace("__", "_")
+
+
 def main(argv):
   from absl import app, flags, logging
   if len(argv) > 1:
@@ -156,13 +184,13 @@ def main(argv):
   for row in FLAGS.rows:
     for seed in map(int, FLAGS.seeds):
       c = config_of(row, seed, FLAGS.num_steps)
-      slug = row.replace(" ", "_").replace("=", "").replace("+", "").replace("__", "_")
-      workdir = os.path.join(FLAGS.workroot, f"{slug}_{c.num_steps}_s{seed}")
+      workdir = os.path.join(FLAGS.workroot, f"{slug(trained_row(row))}_{c.num_steps}_s{seed}")
       start = time.perf_counter()
       finished = os.path.exists(os.path.join(workdir, "checkpoints", str(c.num_steps)))
       train.train_and_evaluate(c, workdir)  # Resumes, or returns at once when finished.
       train_s = time.perf_counter() - start
-      scores = measure(workdir, FLAGS.num_samples, log=logging.info)
+      scores = measure(workdir, FLAGS.num_samples, log=logging.info,
+                       sampling={k: c[k] for k in SAMPLING_FIELDS})
       if not finished:
         scores["train_s"] = train_s
       logging.info("%s seed %d: %s", row, seed, scores)

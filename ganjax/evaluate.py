@@ -92,8 +92,13 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
   unless given (then num = len(z)). A class-conditional generator gets
   `labels`, by default every class in turn (a balanced sample), and returns them; an
   unconditional one returns None. One compiled batch shape: the last batch is padded.
+
+  A config with `drs_keep` < 1 draws by discriminator rejection (`rejection_generate`)
+  unless z is given.
   """
   family = families.of(config)
+  if z is None and config.get("drs_keep", 1.0) < 1:
+    return rejection_generate(config, state, num, seed=seed, batch_size=batch_size), None
   sampler = family.sampler(config)
   if z is None:
     z = steps.sample_latent(jax.random.key(seed), num, config.latent_dim)
@@ -117,6 +122,31 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
       x = sampler(state, jnp.asarray(zb))
     out.append(np.asarray(x)[:n])
   return np.concatenate(out), (None if labels is None else np.asarray(labels))
+
+
+def rejection_generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
+                       log: Callable | None = None):
+  """`num` samples by discriminator rejection (ganjax.rejection), keeping a share
+  config.drs_keep of G's proposals; batch i of them from z of fold_in(key(seed), i)."""
+  from ganjax import rejection
+  family = families.of(config)
+  sampler, logits_of = family.sampler(config), family.discriminator_logits(config)
+  if logits_of is None:
+    raise ValueError(f"a {family.name} run has no discriminator logit to reject samples by")
+  key = jax.random.key(seed)
+
+  def propose(i):
+    z = steps.sample_latent(jax.random.fold_in(key, i), batch_size, config.latent_dim)
+    return np.asarray(sampler(state, z))
+
+  samples, stats = rejection.rejection_sample(
+      propose, lambda x: np.asarray(logits_of(state, jnp.asarray(x))), num,
+      keep=config.drs_keep, seed=seed)
+  from absl import logging
+  (log or logging.info)(f"rejection sampling kept {stats['kept']} of {stats['proposed']} proposals "
+      f"(acceptance {stats['acceptance']:.3f}, D* {stats['max_logit']:.2f}, gamma "
+      f"{stats['gamma']:.2f})")
+  return samples
 
 
 def generator_fn(config, state, labels=None) -> Callable:

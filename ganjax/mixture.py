@@ -133,12 +133,13 @@ def mode_metrics(samples, mixture: Mixture) -> dict:
   }
 
 
-def write_evaluation(workdir: str, name: str, samples, *, step: int) -> dict:
-  """Writes `<workdir>/eval.json` and `<workdir>/eval.png`; returns the metrics."""
+def write_evaluation(workdir: str, name: str, samples, *, step: int, **extra) -> dict:
+  """Writes `<workdir>/eval.json` (the metrics and `extra`) and `<workdir>/eval.png`;
+  returns the metrics."""
   from ganjax import scatter  # PIL only when writing.
   m = get(name)
   metrics = {"dataset": name, "step": step, "num_samples": len(samples),
-             **mode_metrics(samples, m)}
+             **mode_metrics(samples, m), **extra}
   with open(os.path.join(workdir, "eval.json"), "w") as f:
     json.dump(metrics, f, indent=2)
   scatter.save_scatter(os.path.join(workdir, "eval.png"), samples, m.means,

@@ -41,3 +41,15 @@ def test_the_table_gives_mean_and_spread_per_row_and_the_real_images_last():
                      "0.30 ± 0.00 | 0.40 ± 0.00 | 310 |"
   assert lines[3] == "| default | 1 | 30.00 | 0.50 | 0.80 | 0.30 | 0.40 | - |"
   assert lines[4] == "| real test images (300) | - | 12.90 | 0.89 | 0.90 | 0.93 | 0.57 | - |"
+
+
+def test_a_sampling_row_shares_its_training_rows_runs_and_differs_only_in_sampling():
+  for name, _, trained, sampling in bench.SAMPLING_ROWS:
+    assert bench.trained_row(name) == trained and set(sampling) <= set(bench.SAMPLING_FIELDS)
+    c, base = bench.config_of(name, seed=1), bench.config_of(trained, seed=1)
+    for key in bench.SAMPLING_FIELDS:  # Only the sampling fields differ ...
+      c[key] = base[key]
+    assert c.to_dict() == base.to_dict()
+    assert bench.config_of(name, seed=1)["drs_keep"] == sampling["drs_keep"]
+  assert bench.trained_row("recipe") == "recipe"
+  assert "," not in "".join(bench.ROW_NAMES)  # --rows splits at commas.

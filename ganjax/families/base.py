@@ -105,6 +105,12 @@ class Family:
 
     return sample
 
+  def discriminator_logits(self, config):
+    """A jitted fn(state, samples) -> D's logits (B,) in inference mode, for discriminator
+    rejection sampling (ganjax.rejection); None for a family whose D gives no such logit."""
+    del config
+    return None
+
   def grid_inputs(self, config, rng, num_images: int):
     """(inputs, ncols): a sample grid is make_grid(sampler(state, *inputs), ncols=ncols)."""
     return (sample_latent(rng, num_images, config.latent_dim),), None

@@ -316,6 +316,25 @@ STEP_KINDS = {"adversarial": _adversarial, "weight_clipping": _weight_clipping,
 
 # --------------------------------------------------------------------------- the family
 
+# Losses whose D logit estimates log p_data / p_g at the optimum, as rejection sampling needs.
+DRS_LOSSES = ("non_saturating", "minimax")
+
+
+def check_drs_config(config) -> None:
+  """drs_keep in (0, 1], and where < 1 a D whose logit is a log density ratio of single
+  samples (the logistic loss; no packing or minibatch features)."""
+  if not 0 < config.drs_keep <= 1:
+    raise ConfigError(f"drs_keep must be in (0, 1] (1 = off), got {config.drs_keep}")
+  if config.drs_keep == 1:
+    return
+  if config.loss not in DRS_LOSSES:
+    raise ConfigError(f"drs_keep < 1 reads D's logit as log p_data/p_g, which only the "
+                      f"{' and '.join(DRS_LOSSES)} losses train; got loss {config.loss!r}")
+  if config.pack > 1 or config.minibatch_kernels:
+    raise ConfigError("drs_keep < 1 scores single samples: D must judge one sample at a "
+                      "time (pack=1, minibatch_kernels=0)")
+
+
 
 class GAN(base.Family):
   """z -> image GANs; the step kind and the loss are config fields."""
@@ -338,6 +357,8 @@ class GAN(base.Family):
         diff_augment="",            # DiffAugment's T before D: "" = off; "color,translation,cutout"
         top_k=1.0,                  # top-k training: G learns from this share of its batch; 1 = off
         top_k_decay=0.999,          # top-k: the share kept is max(top_k, decay^(D updates))
+        drs_keep=1.0,               # evaluation samples by discriminator rejection: the share
+                                    # of G's samples kept (ganjax.rejection); 1 = off
     )
 
   def check_config(self, config):
@@ -364,6 +385,7 @@ class GAN(base.Family):
     if config.top_k < 1 and config.objective == "feature_matching":
       raise ConfigError("top_k ranks G's samples by D's score; feature matching's G loss "
                         "has none: set top_k=1")
+    check_drs_config(config)
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):
@@ -395,6 +417,16 @@ class GAN(base.Family):
 
   def mlp_generator(self, config):
     return base.image_generator(config)
+
+  def discriminator_logits(self, config):
+    _, discriminator = self.networks(config)
+
+    @jax.jit
+    def logits(state, x):
+      out = discriminator.apply(state.discriminator.variables(), x, train=False)
+      return out.reshape(x.shape[0])
+
+    return logits
 
   def create_state(self, config, rng) -> GANState:
     generator, discriminator = self.networks(config)

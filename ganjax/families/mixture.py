@@ -10,7 +10,7 @@ written to eval.json at the end of every run and in `evaluate`.
 import jax
 from absl import logging
 
-from ganjax import mixture, parallel, steps
+from ganjax import mixture, parallel, rejection, steps
 from ganjax.config import ConfigError
 from ganjax.families import base
 from ganjax.families.gan import GAN
@@ -58,13 +58,30 @@ class Mixture(GAN):
     return mixture.save_samples(path, config.dataset, samples, step=step)
 
   def finish(self, config, workdir, state, sampler, rng):
-    """eval.json and eval.png: the mode metrics of 2,500 samples."""
-    z = steps.sample_latent(jax.random.fold_in(rng, 1), mixture.NUM_EVAL_SAMPLES,
-                            config.latent_dim)
-    samples = parallel.fetch(sampler(state, z))
+    """eval.json and eval.png: the mode metrics of 2,500 samples (by discriminator
+    rejection where drs_keep < 1: then eval.json also has `drs_acceptance` and
+    `without_drs`, the metrics of 2,500 of G's own samples)."""
+    key, extra = jax.random.fold_in(rng, 1), {}
+    if config.drs_keep < 1:
+      logits_of = self.discriminator_logits(config)
+
+      def propose(i):
+        z = steps.sample_latent(jax.random.fold_in(key, i), mixture.NUM_EVAL_SAMPLES,
+                                config.latent_dim)
+        return parallel.fetch(sampler(state, z))
+
+      samples, stats = rejection.rejection_sample(
+          propose, lambda x: parallel.fetch(logits_of(state, x)), mixture.NUM_EVAL_SAMPLES,
+          keep=config.drs_keep, seed=config.seed)
+      extra["drs_acceptance"] = stats["acceptance"]
+      # The generator's own samples (the first proposals), for comparison.
+      extra["without_drs"] = mixture.mode_metrics(propose(0), mixture.get(config.dataset))
+    else:
+      z = steps.sample_latent(key, mixture.NUM_EVAL_SAMPLES, config.latent_dim)
+      samples = parallel.fetch(sampler(state, z))
     if jax.process_index() == 0:
       metrics = mixture.write_evaluation(workdir, config.dataset, samples,
-                                         step=int(parallel.fetch(state.step)))
+                                         step=int(parallel.fetch(state.step)), **extra)
       logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
                    metrics["modes_covered"], metrics["num_modes"],
                    metrics["high_quality_fraction"], metrics["reverse_kl"])
