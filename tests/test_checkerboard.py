@@ -1,7 +1,8 @@
 """ganjax.checkerboard on synthetic images, and benchmarks/checkerboard.py's table and figure.
 
-The benchmark trains DCGANs (`python -m benchmarks.checkerboard`, by hand). Here its table and
-figure run on tiny fake inputs, and its configs are checked without training.
+The benchmark trains DCGANs and pix2pix U-Nets (`python -m benchmarks.checkerboard
+[--family=pix2pix]`, by hand). Here its table and figure run on tiny fake inputs, and its
+configs and work directories are checked without training.
 """
 
 import numpy as np
@@ -104,6 +105,23 @@ def test_benchmark_table():
   assert lines[5] == "| real test images (300) | 1 | 2.00e-04 | 0.50 |"
 
 
+def test_benchmark_table_of_pix2pix_runs_adds_their_l1():
+  def scores(score, energy, fcd, l1):
+    return {**fake_scores(score, energy, fcd), "l1": l1, "real_fcd": 0.0, "real_l1": 0.0}
+
+  results = {"transposed": [scores(3.0, 1e-3, 2.0, 0.1), scores(5.0, 3e-3, 4.0, 0.2)],
+             "resize": [scores(1.1, 4e-4, 1.5, 0.12)]}
+  lines = bench.table(results, title="pix2pix", real_label="real test targets").splitlines()
+  assert lines[:3] == ["pix2pix",
+                       "| upsampling | checkerboard score | period-2 energy | FCD | L1 |",
+                       "|---|---:|---:|---:|---:|"]
+  assert lines[3] == ("| transposed | 4.00 ± 1.00 | 2.00e-03 ± 1.0e-03 | 3.00 ± 1.00 "
+                      "| 0.150 ± 0.050 |")
+  assert lines[4] == ("| resize | 1.10 ± 0.00 | 4.00e-04 ± 0.0e+00 | 1.50 ± 0.00 "
+                      "| 0.120 ± 0.000 |")
+  assert lines[5] == "| real test targets (300) | 1 | 2.00e-04 | 0.00 | 0.000 |"
+
+
 def test_benchmark_figure():
   rng = np.random.default_rng(0)
   samples = rng.uniform(-1, 1, (8, 8, 8, 1))
@@ -126,3 +144,37 @@ def test_benchmark_configs_need_no_training():
   assert bench.config_of("resize", 0).num_steps == 5000  # The config's.
   with pytest.raises(ValueError, match="upsampling"):
     bench.config_of("bilinear", 0)
+
+
+def test_benchmark_pix2pix_configs_set_the_unets_upsampling_and_need_no_training():
+  from ganjax import train
+  for upsample in bench.UPSAMPLING:
+    c = bench.config_of(upsample, seed=2, num_steps=10, family="pix2pix")
+    train.check_config(c)
+    assert (c.family, c.dataset, c.resolution) == ("pix2pix", "digits_edges", 32)
+    assert (c.upsample, c.seed, c.num_steps) == (upsample, 2, 10)
+    assert c.checkpoint_every == c.sample_every == 10
+  assert bench.config_of("resize", 0, family="pix2pix").num_steps == 3000  # The config's.
+  with pytest.raises(ValueError, match="upsampling"):
+    bench.config_of("bilinear", 0, family="pix2pix")
+  with pytest.raises(ValueError, match="unknown family 'cyclegan'"):
+    bench.config_of("resize", 0, family="cyclegan")
+
+
+def test_benchmark_work_directories_name_the_run_and_keep_dcgans_names():
+  dcgan = bench.config_of("transposed", 1, 5000)
+  assert bench.workdir_of("/w", dcgan) == "/w/transposed_5000_s1"  # Finished runs reused.
+  p2p = bench.config_of("resize", 2, 1000, family="pix2pix")
+  assert bench.workdir_of("/w", p2p, "pix2pix") == "/w/pix2pix_resize_1000_s2"
+  assert bench.workdir_of("/w", bench.config_of("resize", 0, family="pix2pix"),
+                          "pix2pix") == "/w/pix2pix_resize_3000_s0"
+
+
+def test_benchmark_titles_say_which_generator():
+  dcgan = bench.config_of("transposed", 0, 1000)
+  assert bench.title("dcgan", dcgan, ["0", "1"], num_samples=1000, num_real=300) == (
+      "DCGAN on digits 32x32, 1000 steps, seeds 0,1, 1000 samples per run")
+  p2p = bench.config_of("transposed", 0, family="pix2pix")
+  assert bench.title("pix2pix", p2p, [0], num_samples=1000, num_real=300) == (
+      "pix2pix U-Net decoder on digits_edges 32x32, 3000 steps, seeds 0, the 300 test pairs "
+      "translated per run (paper mode)")

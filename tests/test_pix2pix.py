@@ -14,8 +14,8 @@ from ganjax import classifier, evaluate, images, losses, pixel_metrics, train
 from ganjax.config import ConfigError
 from ganjax import paired
 from ganjax.families import pix2pix
-from ganjax.models.pix2pix import (PatchGANDiscriminator, UNetGenerator, receptive_field,
-                                   unet_depth)
+from ganjax.models.pix2pix import (UPSAMPLING, PatchGANDiscriminator, UNetGenerator,
+                                   receptive_field, unet_depth)
 from experiments.configs import pix2pix as pix2pix_configs
 from conftest import check_spectral_norm, run_module, shrink
 
@@ -68,6 +68,34 @@ def test_unet_levels_are_concatenated_with_their_encoder_twins():
   assert v["up3"]["kernel"].shape[2:] == (64, 16)
   assert v["up0"]["kernel"].shape[2:] == (8, 1)
   assert "bias" in v["up0"] and "bias" not in v["up1"]      # no bias before a BatchNorm
+
+
+def test_resize_upsampling_swaps_only_the_decoders_kernels_for_3x3_ones():
+  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 1))
+  shapes, counts = {}, {}
+  for upsample in UPSAMPLING:
+    g = UNetGenerator(channels=3, width=4, upsample=upsample)
+    v = g.init(jax.random.key(1), x, train=False)
+    y, _ = g.apply(v, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(2)})
+    assert y.shape == (2, 16, 16, 3) and float(jnp.max(jnp.abs(y))) <= 1.0
+    assert float(jnp.std(y)) > 0
+    shapes[upsample] = jax.tree.map(jnp.shape, v)
+    counts[upsample] = sum(p.size for p in jax.tree.leaves(v["params"]))
+  transposed, resize = shapes["transposed"]["params"], shapes["resize"]["params"]
+  ups = [f"up{i}" for i in range(unet_depth(16))]
+  # The default is the paper's network: 4x4 transposed kernels, as before the switch.
+  assert [transposed[u]["kernel"] for u in ups] == [
+      (4, 4, 8, 3), (4, 4, 16, 4), (4, 4, 32, 8), (4, 4, 32, 16)]
+  assert counts["transposed"] == 24_512 + 3 + 104  # Kernels, up0's bias, BatchNorms.
+  # resize: the same layers, names, channels and biases; every decoder kernel is 3x3.
+  assert jax.tree.structure(shapes["resize"]) == jax.tree.structure(shapes["transposed"])
+  assert [resize[u]["kernel"] for u in ups] == [
+      (3, 3, 8, 3), (3, 3, 16, 4), (3, 3, 32, 8), (3, 3, 32, 16)]
+  assert {k: v for k, v in resize.items() if k not in ups} == {
+      k: v for k, v in transposed.items() if k not in ups}
+  assert counts["transposed"] - counts["resize"] == (16 - 9) * (8 * 3 + 16 * 4 + 32 * 8 + 32 * 16)
+  with pytest.raises(ValueError, match="upsample must be one of"):
+    UNetGenerator(channels=1, width=4, upsample="bilinear").init(jax.random.key(0), x)
 
 
 @pytest.mark.parametrize("n_layers", [0, 1, 2, 3])
@@ -233,6 +261,16 @@ def test_the_d_loss_is_half_the_loss_pair():
   assert float(m["d_loss"]) == 1.5
 
 
+def test_the_upsample_field_reaches_the_generator_and_a_resize_unet_trains():
+  c = tiny(width=4, upsample="resize")
+  train.check_config(c)
+  state = pix2pix.FAMILY.create_state(c, jax.random.key(0))
+  g = state.generator.params
+  assert {g[f"up{i}"]["kernel"].shape[:2] for i in range(unet_depth(8))} == {(3, 3)}
+  state, m = jax.jit(pix2pix.FAMILY.step(c))(state, _fixed_batch(c), jax.random.key(1))
+  assert int(state.step) == 1 and all(np.isfinite(float(v)) for v in m.values())
+
+
 # --------------------------------------------------------------------------- test-time modes
 
 
@@ -268,6 +306,7 @@ def test_every_variant_checks_and_bad_values_are_one_line_errors(tmp_path):
                               ("load_size", 16, "load_size 16 must be >= resolution 32"),
                               ("d_layers", 4, "needs images of at least 48 px"),
                               ("test_mode", "train", "unknown test_mode"),
+                              ("upsample", "bilinear", "unknown upsample 'bilinear'"),
                               ("dataset", "digits", "pix2pix reads paired data"),
                               ("channels", 3, "grayscale"),
                               ("l1_weight", 0.0, None)]:

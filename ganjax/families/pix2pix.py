@@ -38,8 +38,8 @@ from ganjax import losses, steps
 from ganjax.config import ConfigError
 from ganjax import paired
 from ganjax.families import base
-from ganjax.models.pix2pix import (NORMALIZATIONS, PatchGANDiscriminator, UNetGenerator,
-                                   min_patchgan_resolution, unet_depth)
+from ganjax.models.pix2pix import (NORMALIZATIONS, UPSAMPLING, PatchGANDiscriminator,
+                                   UNetGenerator, min_patchgan_resolution, unet_depth)
 from ganjax.state import GANState, create_gan_state
 
 TEST_MODES = ("paper", "eval")
@@ -158,6 +158,20 @@ def translation_scores(outputs, targets) -> dict:
           "ssim": float(np.mean(pixel_metrics.ssim(outputs, targets)))}
 
 
+def translated_test_split(ctx) -> tuple[paired.Pairs, np.ndarray]:
+  """(the test pairs, G of their sources (N, R, R, C)): what `translation_section` scores.
+
+  Translated once per ganjax.evaluate Context (from its seed), so a caller that also
+  wants the images (benchmarks/checkerboard.py) gets the very outputs the section scored.
+  """
+  def translate():
+    test = _pairs(ctx.config, "test")
+    return test, translate_all(ctx.config, ctx.state, test.as_float()[0],
+                               seed=ctx.options.seed)
+
+  return ctx.cached("pix2pix_translated_test_split", translate)
+
+
 def translation_section(ctx) -> dict:
   """ganjax.evaluate section: the test split translated, scored beside trivial baselines.
 
@@ -165,10 +179,10 @@ def translation_section(ctx) -> dict:
   suffix _identity (the source as the output) and _mean (the mean training target).
   """
   c = ctx.config
-  test = _pairs(c, "test")
+  test, translated = translated_test_split(ctx)
   source, target = test.as_float()
   mean_target = np.mean(_pairs(c, "train", jitter=False).as_float()[1], axis=0, keepdims=True)
-  candidates = {"": translate_all(c, ctx.state, source, seed=ctx.options.seed),
+  candidates = {"": translated,
                 "_identity": source,
                 "_mean": np.broadcast_to(mean_target, target.shape)}
   out = {"num_test_pairs": len(test), "test_mode": c.test_mode}
@@ -198,7 +212,7 @@ def networks(config):
   """(U-Net generator, PatchGAN discriminator) of the config."""
   return (UNetGenerator(channels=config.channels, width=config.width,
                         normalization=config.normalization,
-                        dropout_blocks=config.dropout_blocks),
+                        dropout_blocks=config.dropout_blocks, upsample=config.upsample),
           PatchGANDiscriminator(n_layers=config.d_layers, width=config.d_width,
                                 normalization=config.normalization,
                                 spectral_norm=config.spectral_norm))
@@ -269,6 +283,7 @@ class Pix2Pix(base.Family):
         normalization="batch",       # batch | instance, in G and D
         spectral_norm=False,         # D's kernels over their largest singular value (SN-GAN)
         dropout_blocks=3,            # decoder blocks with dropout 0.5 (G's noise); 0 = none
+        upsample="transposed",       # G's upsampling: transposed (paper) | resize (nearest + 3x3)
         conditional_d=True,          # D sees (source, image); False: the image alone
         l1_weight=100.0,             # lambda of the L1 term; 0: cGAN only
         gan_weight=1.0,              # weight of G's adversarial term; 0: L1 only
@@ -290,6 +305,8 @@ class Pix2Pix(base.Family):
     check_patchgan(config)
     if min(config.width, config.d_width) < 1 or config.dropout_blocks < 0:
       raise ConfigError("width and d_width must be >= 1 and dropout_blocks >= 0")
+    if config.upsample not in UPSAMPLING:
+      raise ConfigError(f"unknown upsample {config.upsample!r}; valid: {', '.join(UPSAMPLING)}")
     if config.l1_weight < 0 or config.gan_weight < 0 or not (config.l1_weight or config.gan_weight):
       raise ConfigError(f"l1_weight and gan_weight must be >= 0 and not both 0, got "
                         f"{config.l1_weight} and {config.gan_weight}")

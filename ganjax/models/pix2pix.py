@@ -10,7 +10,9 @@ BatchNorm (a bias is kept with instance norm, which has no shift of its own).
 The U-Net goes down to 1x1 (depth log2(resolution): 8 at 256, 7 at 128, 5 at
 32), C64-C128-C256-C512-C512...; every decoder level is concatenated with its
 encoder twin; dropout 0.5 in three decoder blocks is G's only noise (the paper
-drops z: G learned to ignore it).
+drops z: G learned to ignore it). The decoder upsamples with 4x4 stride-2 transposed
+convolutions, as the paper, or (`upsample="resize"`) with a nearest 2x resize and a 3x3
+convolution, which cannot draw checkerboard artifacts (Odena et al. 2016).
 
 The PatchGAN classifies every N x N patch of concat(source, image): n_layers
 0, 1, 2, 3 give receptive fields 1 ("PixelGAN"), 16, 34 and 70 pixels (the
@@ -23,7 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ganjax import layers
-from ganjax.models.dcgan import batch_norm, conv_init
+from ganjax.models.dcgan import UPSAMPLING, batch_norm, conv_init
 
 NORMALIZATIONS = ("batch", "instance")
 
@@ -63,12 +65,26 @@ class UNetGenerator(nn.Module):
     normalization: 'batch' (the paper) or 'instance'.
     dropout_blocks: decoder blocks right above the innermost with dropout 0.5
       (3 in the paper); 0 makes G deterministic.
+    upsample: how every decoder level doubles the image (`UPSAMPLING`):
+      'transposed' (a 4x4 stride-2 transposed convolution, the paper) or 'resize'
+      (nearest 2x, then a 3x3 convolution: no checkerboard artifacts, Odena, Dumoulin
+      & Olah 2016, https://distill.pub/2016/deconv-checkerboard/). The layers keep
+      their names (up{i}, up0); only the kernels' shape differs (3x3 for 4x4).
   """
 
   channels: int
   width: int = 64
   normalization: str = "batch"
   dropout_blocks: int = 3
+  upsample: str = "transposed"
+
+  def _up(self, features: int, *, use_bias: bool, name: str):
+    if self.upsample == "transposed":
+      return layers.ConvTranspose4x4S2(features, use_bias=use_bias, kernel_init=conv_init,
+                                       name=name)
+    if self.upsample == "resize":
+      return layers.ResizeConv(features, use_bias=use_bias, kernel_init=conv_init, name=name)
+    raise ValueError(f"upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
 
   @nn.compact
   def __call__(self, source, train: bool = True):
@@ -92,15 +108,13 @@ class UNetGenerator(nn.Module):
     x = skips.pop()
     for i in reversed(range(1, depth)):
       x = nn.relu(x)
-      x = layers.ConvTranspose4x4S2(widths[i - 1], use_bias=bias, kernel_init=conv_init,
-                                    name=f"up{i}")(x)
+      x = self._up(widths[i - 1], use_bias=bias, name=f"up{i}")(x)
       x = _norm(self.normalization, train)(x)
       if depth - 1 - self.dropout_blocks <= i < depth - 1:  # Not the innermost's own up.
         x = nn.Dropout(0.5, deterministic=not train)(x)
       x = jnp.concatenate([skips.pop(), x], axis=-1)
     x = nn.relu(x)
-    x = layers.ConvTranspose4x4S2(self.channels, use_bias=True, kernel_init=conv_init,
-                                  name="up0")(x)
+    x = self._up(self.channels, use_bias=True, name="up0")(x)
     return jnp.tanh(x)
 
 
