@@ -31,7 +31,8 @@ FLAGS = flags.FLAGS
 # Every run starts from BASE (experiments/configs/mixture.py with every remedy off and
 # the non-saturating loss), so the table does not move when the default config does.
 BASE = {"objective": "adversarial", "loss": "non_saturating", "label_smoothing": 0.0,
-        "top_k": 1.0, "drs_keep": 1.0, "minibatch_kernels": 0, "pack": 1, "d_steps": 1, "optimizer.name": "adam",
+        "top_k": 1.0, "drs_keep": 1.0, "minibatch_kernels": 0, "pack": 1, "d_steps": 1,
+        "optimizer.name": "adam",
         "optimizer.g_learning_rate": 1e-3, "optimizer.d_learning_rate": 2e-3,
         "optimizer.b1": 0.5, "optimizer.b2": 0.999, "optimizer.schedule": "linear",
         "hidden": (128, 128, 128), "latent_dim": 2, "batch_size": 256, "num_steps": 10000}

@@ -125,27 +125,32 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
 
 
 def rejection_generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
-                       log: Callable | None = None):
+                       log: Callable | None = None, stats: dict | None = None):
   """`num` samples by discriminator rejection (ganjax.rejection), keeping a share
-  config.drs_keep of G's proposals; batch i of them from z of fold_in(key(seed), i)."""
+  config.drs_keep of G's proposals; batch i of them from z of fold_in(key(seed), i).
+  D is first calibrated to the sampling generator (`Family.calibrate_discriminator`,
+  config.drs_calibration_steps). `stats`, a dict, receives the sampler's statistics."""
   from ganjax import rejection
   family = families.of(config)
   sampler, logits_of = family.sampler(config), family.discriminator_logits(config)
   if logits_of is None:
     raise ValueError(f"a {family.name} run has no discriminator logit to reject samples by")
+  state = family.calibrate_discriminator(config, state, seed=seed)
   key = jax.random.key(seed)
 
   def propose(i):
     z = steps.sample_latent(jax.random.fold_in(key, i), batch_size, config.latent_dim)
     return np.asarray(sampler(state, z))
 
-  samples, stats = rejection.rejection_sample(
+  samples, found = rejection.rejection_sample(
       propose, lambda x: np.asarray(logits_of(state, jnp.asarray(x))), num,
       keep=config.drs_keep, seed=seed)
   from absl import logging
-  (log or logging.info)(f"rejection sampling kept {stats['kept']} of {stats['proposed']} proposals "
-      f"(acceptance {stats['acceptance']:.3f}, D* {stats['max_logit']:.2f}, gamma "
-      f"{stats['gamma']:.2f})")
+  (log or logging.info)(
+      f"rejection sampling kept {found['kept']} of {found['proposed']} proposals (acceptance "
+      f"{found['acceptance']:.3f}, D* {found['max_logit']:.2f}, gamma {found['gamma']:.2f})")
+  if stats is not None:
+    stats.update(found)
   return samples
 
 

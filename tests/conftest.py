@@ -33,6 +33,26 @@ from tensorflow_datasets.testing import mocking  # noqa: E402, F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Scheduling under `-n 2` (pyproject's addopts: --dist=loadgroup). The files whose module
+# fixtures train something (a run, a text encoder, classifiers) are each one xdist group,
+# so a fixture is built once, not once per worker; xdist hands out the largest groups
+# first. The other tests go one by one, the slow files first, so the two workers finish
+# together instead of one waiting on a slow test handed out last.
+GROUPED = ("test_stackgan.py", "test_cyclegan.py", "test_evaluate.py", "test_generate.py",
+           "test_classifier.py")
+SLOW_FIRST = ("test_train.py", "test_pix2pix.py", "test_reliability.py",
+              "test_conditional.py", "test_image_folder.py", "test_multihost.py",
+              "test_precision.py", "test_steps.py", "test_benchmark.py", "test_readme.py")
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+  for item in items:
+    if item.path.name in GROUPED:
+      item.add_marker(pytest.mark.xdist_group(item.path.stem))
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable: files keep order.
+
 
 def run_module(*args, timeout: int = 300):
   """`python -m ARGS` in the checkout, unoptimised JAX on the CPU: a CompletedProcess."""

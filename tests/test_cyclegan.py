@@ -379,13 +379,13 @@ def test_translate_runs_either_direction_and_refuses_one_a_run_cannot_do(trained
   inputs = tmp_path / "in"
   inputs.mkdir()
   Image.new("L", (11, 9), 200).save(inputs / "x.png")
-  for run in ("cyclegan", "discogan"):
-    for direction in ("AtoB", "BtoA"):
-      out = tmp_path / f"{run}_{direction}"
-      r = run_module("experiments.translate", f"--workdir={trained[run]}", f"--input={inputs}",
-               f"--out={out}", f"--direction={direction}")
-      assert r.returncode == 0, r.stderr[-2000:]
-      assert f"({direction})" in r.stdout and Image.open(out / "x.png").size == (11, 9)
+  # Each direction once (one subprocess each), the two families between them.
+  for run, direction in (("cyclegan", "BtoA"), ("discogan", "AtoB")):
+    out = tmp_path / f"{run}_{direction}"
+    r = run_module("experiments.translate", f"--workdir={trained[run]}", f"--input={inputs}",
+                   f"--out={out}", f"--direction={direction}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"({direction})" in r.stdout and Image.open(out / "x.png").size == (11, 9)
   # A pix2pix run translates its own direction only; a DCGAN run translates nothing.
   from experiments.configs import dcgan, pix2pix
   for config, direction, match in [(pix2pix.get_config(), "BtoA", "translates AtoB only"),

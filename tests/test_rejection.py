@@ -106,6 +106,8 @@ def tiny_mixture(**overrides):
     ({"drs_keep": 0.5, "loss": "least_squares"}, "log p_data/p_g"),
     ({"drs_keep": 0.5, "loss": "hinge"}, "log p_data/p_g"),
     ({"drs_keep": 0.5, "pack": 2}, "one sample at a time"),
+    ({"drs_calibration_steps": -1}, "drs_calibration_steps must be >= 0"),
+    ({"drs_calibration_lr": 0.0}, "drs_calibration_lr > 0"),
 ])
 def test_drs_config_errors(overrides, match):
   from ganjax import families
@@ -115,13 +117,15 @@ def test_drs_config_errors(overrides, match):
 
 
 def test_a_mixture_run_with_drs_evaluates_on_kept_samples(tmp_path):
-  c = tiny_mixture(drs_keep=0.25)
+  c = tiny_mixture(drs_keep=0.25, drs_calibration_steps=2)
   workdir = str(tmp_path / "run")
   train.train_and_evaluate(c, workdir)
   with open(os.path.join(workdir, "eval.json")) as f:
     result = json.load(f)
   assert result["num_samples"] == 2500
   assert result["drs_acceptance"] == pytest.approx(0.25, abs=0.05)
+  own = result["without_drs"]  # G's own samples, beside.
+  assert own["num_modes"] == 25 and 0 <= own["high_quality_fraction"] <= 1
   from ganjax.restore import load_trained
   config, state = load_trained(workdir)
   kept, _ = evaluate.generate(config, state, 600, seed=0)
@@ -132,3 +136,24 @@ def test_a_mixture_run_with_drs_evaluates_on_kept_samples(tmp_path):
   from ganjax import families
   logits = families.of(config).discriminator_logits(config)
   assert np.mean(logits(state, kept)) > np.mean(logits(state, plain))
+
+
+def test_calibration_trains_d_alone_against_the_sampling_generator():
+  import jax
+  from ganjax import families
+  c = tiny_mixture(drs_calibration_steps=3, ema_decay=0.999)
+  family = families.of(c)
+  state = train.create_state(c, jax.random.key(0))
+  off = tiny_mixture(drs_calibration_steps=0)
+  assert family.calibrate_discriminator(off, state) is state  # 0 steps: D as trained.
+  new = family.calibrate_discriminator(c, state, seed=1)
+  same = lambda a, b: all(np.array_equal(x, y) for x, y in
+                          zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  assert not same(new.discriminator.params, state.discriminator.params)
+  assert same(new.generator, state.generator) and same(new.ema_params, state.ema_params)
+  # The training state of D is the run's: its optimizer, moments and step count.
+  assert new.discriminator.tx is state.discriminator.tx
+  assert same(new.discriminator.opt_state, state.discriminator.opt_state)
+  assert int(new.discriminator.step) == int(state.discriminator.step)
+  again = family.calibrate_discriminator(c, state, seed=1)
+  assert same(again.discriminator.params, new.discriminator.params)  # Deterministic.

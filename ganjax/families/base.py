@@ -111,6 +111,11 @@ class Family:
     del config
     return None
 
+  def calibrate_discriminator(self, config, state, *, seed: int = 0):
+    """`state` with D fitted to the sampling generator before rejection sampling."""
+    del config, seed
+    return state
+
   def grid_inputs(self, config, rng, num_images: int):
     """(inputs, ncols): a sample grid is make_grid(sampler(state, *inputs), ncols=ncols)."""
     return (sample_latent(rng, num_images, config.latent_dim),), None

@@ -325,6 +325,9 @@ def check_drs_config(config) -> None:
   samples (the logistic loss; no packing or minibatch features)."""
   if not 0 < config.drs_keep <= 1:
     raise ConfigError(f"drs_keep must be in (0, 1] (1 = off), got {config.drs_keep}")
+  if config.drs_calibration_steps < 0 or not config.drs_calibration_lr > 0:
+    raise ConfigError(f"drs_calibration_steps must be >= 0 and drs_calibration_lr > 0, got "
+                      f"{config.drs_calibration_steps} and {config.drs_calibration_lr}")
   if config.drs_keep == 1:
     return
   if config.loss not in DRS_LOSSES:
@@ -359,6 +362,8 @@ class GAN(base.Family):
         top_k_decay=0.999,          # top-k: the share kept is max(top_k, decay^(D updates))
         drs_keep=1.0,               # evaluation samples by discriminator rejection: the share
                                     # of G's samples kept (ganjax.rejection); 1 = off
+        drs_calibration_steps=0,    # DRS: D's extra updates against the sampling G, G fixed
+        drs_calibration_lr=3e-4,    # DRS: Adam's learning rate of those updates
     )
 
   def check_config(self, config):
@@ -417,6 +422,39 @@ class GAN(base.Family):
 
   def mlp_generator(self, config):
     return base.image_generator(config)
+
+  def calibrate_discriminator(self, config, state, *, seed: int = 0):
+    """`state` with D trained `drs_calibration_steps` more updates, G fixed: its loss on
+    real batches against the sampling generator's samples (EMA weights, inference mode),
+    Adam(drs_calibration_lr, the config's betas) from a fresh moment estimate.
+
+    DRS reads D's logit as log p_data/p_g of the generator it samples from, which D only
+    estimates for the live G it was trained against; Azadi et al. 2019 likewise train D
+    further on the fixed G before rejection sampling.
+    """
+    if not config.drs_calibration_steps:
+      return state
+    import optax
+    sampler = self.sampler(config)
+    _, d_loss_fn = base.build_losses(config)
+    tx = optax.adam(config.drs_calibration_lr, b1=config.optimizer.b1,
+                    b2=config.optimizer.b2)
+    d = state.discriminator
+    d = d.replace(step=0, tx=tx, opt_state=tx.init(d.params))
+
+    @jax.jit
+    def update(d, generator_state, real, key):
+      fake = sampler(generator_state, steps.sample_latent(key, real.shape[0],
+                                                         config.latent_dim))
+      return steps.discriminator_update(d, real, fake, d_loss_fn)[0]
+
+    batches = self.train_batches(config, local_batch_size=config.batch_size)
+    key = jax.random.fold_in(jax.random.key(seed), 0xCA1)
+    for i in range(config.drs_calibration_steps):
+      d = update(d, state, jnp.asarray(next(batches)["image"]), jax.random.fold_in(key, i))
+    return state.replace(discriminator=d.replace(tx=state.discriminator.tx,
+                                                 opt_state=state.discriminator.opt_state,
+                                                 step=state.discriminator.step))
 
   def discriminator_logits(self, config):
     _, discriminator = self.networks(config)

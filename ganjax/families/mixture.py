@@ -10,7 +10,7 @@ written to eval.json at the end of every run and in `evaluate`.
 import jax
 from absl import logging
 
-from ganjax import mixture, parallel, rejection, steps
+from ganjax import mixture, parallel, steps
 from ganjax.config import ConfigError
 from ganjax.families import base
 from ganjax.families.gan import GAN
@@ -61,30 +61,26 @@ class Mixture(GAN):
     """eval.json and eval.png: the mode metrics of 2,500 samples (by discriminator
     rejection where drs_keep < 1: then eval.json also has `drs_acceptance` and
     `without_drs`, the metrics of 2,500 of G's own samples)."""
-    key, extra = jax.random.fold_in(rng, 1), {}
+    key = jax.random.fold_in(rng, 1)
+    z = steps.sample_latent(key, mixture.NUM_EVAL_SAMPLES, config.latent_dim)
+    samples = parallel.fetch(sampler(state, z))  # Every process: the state is global.
+    if jax.process_index() != 0:
+      return
+    extra = {}
     if config.drs_keep < 1:
-      logits_of = self.discriminator_logits(config)
-
-      def propose(i):
-        z = steps.sample_latent(jax.random.fold_in(key, i), mixture.NUM_EVAL_SAMPLES,
-                                config.latent_dim)
-        return parallel.fetch(sampler(state, z))
-
-      samples, stats = rejection.rejection_sample(
-          propose, lambda x: parallel.fetch(logits_of(state, x)), mixture.NUM_EVAL_SAMPLES,
-          keep=config.drs_keep, seed=config.seed)
-      extra["drs_acceptance"] = stats["acceptance"]
-      # The generator's own samples (the first proposals), for comparison.
-      extra["without_drs"] = mixture.mode_metrics(propose(0), mixture.get(config.dataset))
-    else:
-      z = steps.sample_latent(key, mixture.NUM_EVAL_SAMPLES, config.latent_dim)
-      samples = parallel.fetch(sampler(state, z))
-    if jax.process_index() == 0:
-      metrics = mixture.write_evaluation(workdir, config.dataset, samples,
-                                         step=int(parallel.fetch(state.step)), **extra)
-      logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
-                   metrics["modes_covered"], metrics["num_modes"],
-                   metrics["high_quality_fraction"], metrics["reverse_kl"])
+      from ganjax import evaluate
+      # On this process's copy of the state: D's calibration and the rejection are local.
+      stats, own = {}, samples
+      samples = evaluate.rejection_generate(
+          config, parallel.fetch(state), mixture.NUM_EVAL_SAMPLES, seed=config.seed,
+          log=logging.info, stats=stats)
+      extra = {"drs_acceptance": stats["acceptance"],
+               "without_drs": mixture.mode_metrics(own, mixture.get(config.dataset))}
+    metrics = mixture.write_evaluation(workdir, config.dataset, samples,
+                                       step=int(parallel.fetch(state.step)), **extra)
+    logging.info("eval: %d/%d modes covered, high quality %.3f, reverse KL %.3f",
+                 metrics["modes_covered"], metrics["num_modes"],
+                 metrics["high_quality_fraction"], metrics["reverse_kl"])
 
   def evaluation_sections(self):
     return (("mixture", mixture_section),)
