@@ -145,3 +145,17 @@ def test_mixture_needs_the_mlp(tmp_path):
   c.model = "dcgan"
   with pytest.raises(train.ConfigError, match="needs model='mlp'"):
     train.check_config(c)
+
+
+def test_every_mixture_table_row_is_a_valid_config_and_one_is_the_default():
+  from benchmarks import mixture_table
+  rows = {name: overrides for name, _, overrides in mixture_table.ROWS}
+  for name, overrides in rows.items():
+    for dataset in ("ring", "grid"):
+      train.check_config(mixture_table.config_of(overrides, dataset, seed=1))
+  assert "," not in "".join(rows)  # --rows splits at commas.
+  for dataset in ("ring", "grid"):  # The README's default is the table's row, field by field.
+    expected = mixture_config.get_config(dataset)
+    expected.seed = 2
+    row = mixture_table.config_of(rows[mixture_table.DEFAULT_ROW], dataset, seed=2)
+    assert row.to_dict() == expected.to_dict()
