@@ -124,12 +124,17 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
   return np.concatenate(out), (None if labels is None else np.asarray(labels))
 
 
+PROPOSAL_BATCH = 500  # Discriminator rejection sampling's proposals per generator call.
+
+
 def rejection_generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
                        log: Callable | None = None, stats: dict | None = None):
   """`num` samples by discriminator rejection (ganjax.rejection), keeping a share
-  config.drs_keep of G's proposals; batch i of them from z of fold_in(key(seed), i).
+  config.drs_keep of G's proposals; proposal batch i from z of fold_in(key(seed), i),
+  PROPOSAL_BATCH of them whatever `batch_size`, so the samples do not depend on it.
   D is first calibrated to the sampling generator (`Family.calibrate_discriminator`,
   config.drs_calibration_steps). `stats`, a dict, receives the sampler's statistics."""
+  del batch_size
   from ganjax import rejection
   family = families.of(config)
   sampler, logits_of = family.sampler(config), family.discriminator_logits(config)
@@ -139,7 +144,7 @@ def rejection_generate(config, state, num: int, *, seed: int = 0, batch_size: in
   key = jax.random.key(seed)
 
   def propose(i):
-    z = steps.sample_latent(jax.random.fold_in(key, i), batch_size, config.latent_dim)
+    z = steps.sample_latent(jax.random.fold_in(key, i), PROPOSAL_BATCH, config.latent_dim)
     return np.asarray(sampler(state, z))
 
   samples, found = rejection.rejection_sample(

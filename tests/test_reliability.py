@@ -32,11 +32,17 @@ def _steps(workdir):
 
 
 def test_a_signal_only_records_itself_and_a_second_one_acts():
-  with StopRequests() as stop:
-    os.kill(os.getpid(), signal.SIGINT)
-    assert stop.requested == signal.SIGINT  # No KeyboardInterrupt inside the block.
-    with pytest.raises(KeyboardInterrupt):
-      os.kill(os.getpid(), signal.SIGINT)  # The second one: Python's own handler.
+  # Python's own SIGINT handler, as in a terminal: a test worker may have inherited SIGINT
+  # ignored, and then nothing would act on the second signal.
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with StopRequests() as stop:
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop.requested == signal.SIGINT  # No KeyboardInterrupt inside the block.
+      with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)  # The second one: the handler from before.
+  finally:
+    signal.signal(signal.SIGINT, previous)
   assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 

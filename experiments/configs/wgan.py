@@ -22,6 +22,7 @@ def get_config(arg=None):
   c = dcgan.get_config(arg)
   c.objective = "weight_clipping"
   c.loss = "wasserstein"
+  c.drs_keep = 1.0  # Rejection sampling reads a logistic D's logit: this D has none.
   c.weight_clip = 0.01
   c.d_steps = 5
   c.optimizer.name = "rmsprop"

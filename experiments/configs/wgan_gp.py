@@ -22,6 +22,7 @@ def get_config(arg=None):
   c = dcgan.get_config(arg)
   c.objective = "gradient_penalty"
   c.loss = "wasserstein"
+  c.drs_keep = 1.0  # Rejection sampling reads a logistic D's logit: this D has none.
   c.gp_weight = 10.0
   c.d_steps = 5
   c.d_normalization = "layer"

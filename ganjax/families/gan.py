@@ -332,7 +332,8 @@ def check_drs_config(config) -> None:
     return
   if config.loss not in DRS_LOSSES:
     raise ConfigError(f"drs_keep < 1 reads D's logit as log p_data/p_g, which only the "
-                      f"{' and '.join(DRS_LOSSES)} losses train; got loss {config.loss!r}")
+                      f"{' and '.join(DRS_LOSSES)} losses train; got loss {config.loss!r}: "
+                      f"set drs_keep=1 (off)")
   if config.pack > 1 or config.minibatch_kernels:
     raise ConfigError("drs_keep < 1 scores single samples: D must judge one sample at a "
                       "time (pack=1, minibatch_kernels=0)")
