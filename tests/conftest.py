@@ -33,25 +33,47 @@ from tensorflow_datasets.testing import mocking  # noqa: E402, F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Scheduling under `-n 2` (pyproject's addopts: --dist=loadgroup). The files whose module
-# fixtures train something (a run, a text encoder, classifiers) are each one xdist group,
-# so a fixture is built once, not once per worker; xdist hands out the largest groups
-# first. The other tests go one by one, the slow files first, so the two workers finish
+# The slow files first: xdist hands tests out in this order, so the two workers finish
 # together instead of one waiting on a slow test handed out last.
-GROUPED = ("test_stackgan.py", "test_cyclegan.py", "test_evaluate.py", "test_generate.py",
-           "test_classifier.py")
-SLOW_FIRST = ("test_train.py", "test_pix2pix.py", "test_reliability.py",
-              "test_conditional.py", "test_image_folder.py", "test_multihost.py",
-              "test_precision.py", "test_steps.py", "test_benchmark.py", "test_readme.py")
+SLOW_FIRST = ("test_stackgan.py", "test_cyclegan.py", "test_train.py", "test_pix2pix.py",
+              "test_reliability.py", "test_generate.py", "test_conditional.py",
+              "test_image_folder.py", "test_multihost.py", "test_precision.py",
+              "test_steps.py", "test_evaluate.py", "test_benchmark.py", "test_readme.py")
 
 
 def pytest_collection_modifyitems(config, items):
   del config
   rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-  for item in items:
-    if item.path.name in GROUPED:
-      item.add_marker(pytest.mark.xdist_group(item.path.stem))
   items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # Stable: files keep order.
+
+
+def shared_root(tmp_path_factory):
+  """The session's temporary folder that all its xdist workers share (a pathlib.Path)."""
+  root = tmp_path_factory.getbasetemp()
+  return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # .../popen-gwK
+
+
+def built_once(tmp_path_factory, name: str, build) -> str:
+  """The directory that `build(path)` fills, built once per test session.
+
+  A module fixture runs once per xdist worker that runs a test of its module; the
+  expensive ones (a trained run, a text encoder) share their directory through this
+  instead: the first worker to ask builds it under a lock, the others wait and reuse it.
+  (xdist's loadgroup would keep a module on one worker, but pytest 9.2 breaks it:
+  pytest-xdist issue 1386.)
+  """
+  import fcntl
+  import shutil
+  root = shared_root(tmp_path_factory)
+  path = root / name
+  with open(root / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (path / ".built").exists():
+      shutil.rmtree(path, ignore_errors=True)  # A build that failed on another worker.
+      path.mkdir()
+      build(str(path))
+      (path / ".built").touch()
+  return str(path)
 
 
 def run_module(*args, timeout: int = 300):

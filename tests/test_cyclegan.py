@@ -19,7 +19,7 @@ from ganjax.models.pix2pix import PatchGANDiscriminator
 from ganjax.restore import load_trained
 from experiments.configs import cyclegan as cyclegan_configs
 from experiments.configs import discogan as discogan_configs
-from conftest import check_spectral_norm, run_module, shrink
+from conftest import built_once, check_spectral_norm, run_module, shared_root, shrink
 
 
 def tiny_cyclegan(data_dir="", variant="invert", **overrides):
@@ -323,14 +323,14 @@ def test_every_variant_checks_and_bad_values_are_one_line_errors(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
   """Tiny CycleGAN and DiscoGAN runs on digits_invert, and a digits classifier at 8x8."""
-  root = tmp_path_factory.mktemp("cyclegan")
-  os.environ.setdefault("GANJAX_CACHE_DIR", str(root / "cache"))
-  runs = {}
-  for name, c in (("cyclegan", tiny_cyclegan(data_dir, num_sample_images=12)),
-                  ("discogan", tiny_discogan(data_dir, num_sample_images=12, num_steps=2))):
-    runs[name] = str(root / name)
-    train.train_and_evaluate(c, runs[name])
-  return runs
+  def build(root):
+    for name, c in (("cyclegan", tiny_cyclegan(data_dir, num_sample_images=12)),
+                    ("discogan", tiny_discogan(data_dir, num_sample_images=12, num_steps=2))):
+      train.train_and_evaluate(c, os.path.join(root, name))
+
+  os.environ.setdefault("GANJAX_CACHE_DIR", str(shared_root(tmp_path_factory) / "cache"))
+  root = built_once(tmp_path_factory, "cyclegan_runs", build)
+  return {name: os.path.join(root, name) for name in ("cyclegan", "discogan")}
 
 
 def test_a_cyclegan_run_writes_round_trip_grids(trained):

@@ -64,19 +64,16 @@ from ganjax import text_data, train  # noqa: E402
 from ganjax.config import ConfigError  # noqa: E402
 from ganjax.families import stackgan  # noqa: E402
 from experiments.configs import stackgan as stackgan_configs  # noqa: E402
-from conftest import check_spectral_norm, run_module  # noqa: E402
+from conftest import built_once, check_spectral_norm, run_module  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-  """A cache holding a quickly trained text encoder and captioned-digits classifiers (the
-  real ones train for a minute or more each): the family finds them there."""
+def _build_cache(root):
+  """A quickly trained text encoder and captioned-digits classifiers in `root`."""
   from ganjax import captioned_digits, classifier, text_encoder
-  root = str(tmp_path_factory.mktemp("cache"))
   with pytest.MonkeyPatch.context() as mp:
     mp.setenv("GANJAX_CACHE_DIR", root)
-    config = tiny()
     text_data._load.cache_clear()
+    config = tiny()
     d = captioned_digits.load("train", resolution=text_data.ENCODER_RESOLUTION)
     text_encoder.get_text_encoder(
         "captioned_digits", lambda: (d.images, d.captions, None, None),
@@ -90,6 +87,16 @@ def cache(tmp_path_factory):
                                        resolution=size, channels=1, num_classes=10,
                                        num_steps=40, log=lambda _: None)
     assert text_data.embedding_dim(config) == 128
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+  """A cache holding a quickly trained text encoder and captioned-digits classifiers (the
+  real ones train for a minute or more each): the family finds them there."""
+  root = built_once(tmp_path_factory, "stackgan_cache", _build_cache)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("GANJAX_CACHE_DIR", root)
+    text_data._load.cache_clear()
     yield root
   text_data._load.cache_clear()
 
@@ -193,7 +200,12 @@ def test_stage2_refuses_a_missing_or_mismatched_stage1_run(tmp_path):
 @pytest.fixture(scope="module")
 def both_stages(cache, tmp_path_factory):
   """The default command (both stages in turn), shrunk: its work directory."""
-  workdir = str(tmp_path_factory.mktemp("stackgan") / "run")
+  return os.path.join(built_once(tmp_path_factory, "stackgan_both",
+                                 lambda root: _run_both_stages(cache, root)), "run")
+
+
+def _run_both_stages(cache, root):
+  workdir = os.path.join(root, "run")
   c = tiny(2)
   overrides = [f"--config.{k}={c[k]}" for k in (
       "batch_size", "num_steps", "stage1_steps", "log_every", "sample_every",
@@ -204,7 +216,6 @@ def both_stages(cache, tmp_path_factory):
     r = run_module("experiments.stackgan", "--config=experiments/configs/stackgan.py",
                    f"--workdir={workdir}", *overrides)
   assert r.returncode == 0, r.stderr[-3000:]
-  return workdir
 
 
 def test_one_command_trains_stage1_then_stage2_on_it(both_stages):
