@@ -5,6 +5,9 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Here and in every subprocess a test starts (they inherit it): tests check behaviour, not
+# speed, and most XLA optimisations only cost compile time.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
 
 from ganjax import xla_cpu  # noqa: E402
 
