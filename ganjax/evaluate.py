@@ -98,7 +98,7 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
   """
   family = families.of(config)
   if z is None and config.get("drs_keep", 1.0) < 1:
-    return rejection_generate(config, state, num, seed=seed, batch_size=batch_size), None
+    return rejection_generate(config, state, num, seed=seed), None
   sampler = family.sampler(config)
   if z is None:
     z = steps.sample_latent(jax.random.key(seed), num, config.latent_dim)
@@ -127,14 +127,13 @@ def generate(config, state, num: int | None = None, *, seed: int = 0, batch_size
 PROPOSAL_BATCH = 500  # Discriminator rejection sampling's proposals per generator call.
 
 
-def rejection_generate(config, state, num: int, *, seed: int = 0, batch_size: int = 500,
+def rejection_generate(config, state, num: int, *, seed: int = 0,
                        log: Callable | None = None, stats: dict | None = None):
   """`num` samples by discriminator rejection (ganjax.rejection), keeping a share
-  config.drs_keep of G's proposals; proposal batch i from z of fold_in(key(seed), i),
-  PROPOSAL_BATCH of them whatever `batch_size`, so the samples do not depend on it.
+  config.drs_keep of G's proposals; proposal batch i is PROPOSAL_BATCH samples from z of
+  fold_in(key(seed), i), so the samples do not depend on `generate`'s batch size.
   D is first calibrated to the sampling generator (`Family.calibrate_discriminator`,
   config.drs_calibration_steps). `stats`, a dict, receives the sampler's statistics."""
-  del batch_size
   from ganjax import rejection
   family = families.of(config)
   sampler, logits_of = family.sampler(config), family.discriminator_logits(config)
