@@ -20,13 +20,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-flags.DEFINE_string("workdir", "/tmp/mixture_table", "Where the runs go (one dir each).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_list("datasets", ["ring", "grid"], "Mixtures.")
-flags.DEFINE_list("rows", [], "Row names to run (default: all).")
-flags.DEFINE_multi_string("set", [], "key=value overrides for every run (Python literals).")
-flags.DEFINE_string("json_out", "", "Also write the per-run results here.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command line's flags (defined by `__main__` only: importing the module, as the tests
+  do beside other benchmarks with flags of the same names, defines none)."""
+  flags.DEFINE_string("workdir", "/tmp/mixture_table", "Where the runs go (one dir each).")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+  flags.DEFINE_list("datasets", ["ring", "grid"], "Mixtures.")
+  flags.DEFINE_list("rows", [], "Row names to run (default: all).")
+  flags.DEFINE_multi_string("set", [], "key=value overrides for every run (Python literals).")
+  flags.DEFINE_string("json_out", "", "Also write the per-run results here.")
 
 # Every run starts from BASE (experiments/configs/mixture.py with every remedy off and
 # the non-saturating loss), so the table does not move when the default config does.
@@ -161,4 +166,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

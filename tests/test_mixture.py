@@ -148,7 +148,10 @@ def test_mixture_needs_the_mlp(tmp_path):
 
 
 def test_every_mixture_table_row_is_a_valid_config_and_one_is_the_default():
+  from absl import flags
   from benchmarks import mixture_table
+  # Importing defines no flags: other benchmarks define flags of the same names (--seeds).
+  assert "json_out" not in flags.FLAGS
   rows = {name: overrides for name, _, overrides in mixture_table.ROWS}
   for name, overrides in rows.items():
     for dataset in ("ring", "grid"):
