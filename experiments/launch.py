@@ -77,9 +77,11 @@ def main(name: str):
       cause = storage_error(e)
       if cause is None:
         raise
-      print(f"error: cannot write {cause.filename or workdir}: {cause.strerror}. The newest "
-            f"complete checkpoint is kept: free space (or fix the file system), then rerun "
-            f"the same command to resume", file=sys.stderr)
+      # One write of the whole line: Orbax's threads are still printing tracebacks, and
+      # print() writes the line and its newline apart, so one could land in between.
+      sys.stderr.write(f"error: cannot write {cause.filename or workdir}: {cause.strerror}. "
+                       f"The newest complete checkpoint is kept: free space (or fix the "
+                       f"file system), then rerun the same command to resume\n")
       # Orbax's abandoned writes print pages of "Event loop is closed" at interpreter exit:
       # the one line above is the whole story, so leave without that teardown.
       sys.stdout.flush()
