@@ -36,9 +36,13 @@ def scores(logits, max_logit: float, eps: float = EPS) -> np.ndarray:
   return a - np.log1p(-np.exp(a - eps))
 
 
+def _sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
 def acceptance(logits, max_logit: float, gamma: float, eps: float = EPS) -> np.ndarray:
   """sigmoid(F(x) - gamma): each proposal's probability of being kept."""
-  return 1.0 / (1.0 + np.exp(-(scores(logits, max_logit, eps) - gamma)))
+  return _sigmoid(scores(logits, max_logit, eps) - gamma)
 
 
 def calibrate(logits, keep: float, *, iterations: int = 100) -> tuple[float, float]:
@@ -54,7 +58,7 @@ def calibrate(logits, keep: float, *, iterations: int = 100) -> tuple[float, flo
   lo, hi = float(f.min()) - 40.0, float(f.max()) + 40.0  # Mean acceptance ~1 at lo, ~0 at hi.
   for _ in range(iterations):
     gamma = 0.5 * (lo + hi)
-    if np.mean(1.0 / (1.0 + np.exp(-(f - gamma)))) > keep:
+    if np.mean(_sigmoid(f - gamma)) > keep:
       lo = gamma
     else:
       hi = gamma
