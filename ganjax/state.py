@@ -20,6 +20,18 @@ class NetState(train_state.TrainState):
 
   batch_stats: Any = struct.field(default_factory=dict)
 
+  @classmethod
+  def create(cls, *, apply_fn, params, tx, **kwargs):
+    """flax's TrainState.create with a strongly typed int32 step.
+
+    flax starts `step` at the Python int 0, a weakly typed int32 under jit, while a
+    step restored from a checkpoint is a plain int32: the train step's signature would
+    differ and a resumed run would compile it again instead of reading the compilation
+    cache.
+    """
+    state = super().create(apply_fn=apply_fn, params=params, tx=tx, **kwargs)
+    return state.replace(step=jnp.zeros((), jnp.int32))
+
   def variables(self, params=None):
     """The variables dict for `apply_fn`, optionally with other params."""
     params = self.params if params is None else params

@@ -21,7 +21,11 @@ jax.config.update("jax_disable_most_optimizations", True)
 # JAX's persistent cache the second compile reads the first's, also across xdist workers.
 from ganjax import compilation_cache  # noqa: E402
 
-compilation_cache.enable(os.path.join(tempfile.gettempdir(), f"ganjax-tests-{os.getuid()}"))
+# The subprocesses that tests start (`python -m experiments.*`) share it: their programs are
+# often those a test compiled in-process, and they then leave the user's own cache alone.
+os.environ.setdefault("GANJAX_COMPILATION_CACHE",
+                      os.path.join(tempfile.gettempdir(), f"ganjax-tests-{os.getuid()}"))
+compilation_cache.enable(os.environ["GANJAX_COMPILATION_CACHE"])
 jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402

@@ -68,6 +68,11 @@ def test_load_trained_restores_the_final_state(trained):
   assert config.width == 4 and int(restored.step) == 4
   for a, b in zip(_leaves(state), _leaves(restored)):
     np.testing.assert_array_equal(a, b)
+  # Typed exactly as restored ones (no weakly typed step counters): a resumed run's step
+  # has the fresh one's signature and reads it from the compilation cache.
+  weak = [jax.tree_util.keystr(path) for path, x in jax.tree_util.tree_leaves_with_path(state)
+          if jax.typeof(x).weak_type]
+  assert weak == []
 
 
 def test_resumed_run_ends_with_exactly_the_uninterrupted_params(tmp_path, data_dir):
