@@ -25,7 +25,7 @@ from ganjax import compilation_cache  # noqa: E402
 # often those a test compiled in-process, and they then leave the user's own cache alone.
 os.environ.setdefault("GANJAX_COMPILATION_CACHE",
                       os.path.join(tempfile.gettempdir(), f"ganjax-tests-{os.getuid()}"))
-compilation_cache.enable(os.environ["GANJAX_COMPILATION_CACHE"])
+compilation_cache.enable()  # Reads the directory from GANJAX_COMPILATION_CACHE, as they do.
 jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402
