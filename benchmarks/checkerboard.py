@@ -85,6 +85,8 @@ def config_of(upsample: str, seed: int, num_steps: int | None = None, family: st
   c.upsample, c.seed = upsample, seed
   if "drs_keep" in c:
     c.drs_keep = 1.0  # The generator's own samples: rejection by D could hide its artefacts.
+  if family == "dcgan":
+    c.info_categories = 0  # The study's runs (README) are of the default before InfoGAN.
   if num_steps:
     c.num_steps = num_steps
     c.sample_every = min(c.sample_every, num_steps)

@@ -28,13 +28,17 @@ import numpy as np  # noqa: E402
 
 # The digits DCGAN as issue 16 measured it: tanh output, BatchNorm in D, the
 # non-saturating loss, Adam 2e-4 (0.5, 0.999), a generator EMA of 0.999 sampled with the
-# live generator's BatchNorm statistics, G's own samples scored.
+# live generator's BatchNorm statistics, no InfoGAN code, G's own samples scored.
 RECIPE = {"g_output": "tanh", "ema_decay": 0.999, "ema_batch_stats": "live",
           "drs_keep": 1.0, "d_normalization": "batch", "spectral_norm": False,
           "objective": "adversarial",
           "loss": "non_saturating", "label_smoothing": 0.0, "diff_augment": "",
           "optimizer.g_learning_rate": 2e-4, "optimizer.d_learning_rate": 2e-4,
-          "optimizer.b1": 0.5, "optimizer.b2": 0.999, "num_steps": 5000}
+          "optimizer.b1": 0.5, "optimizer.b2": 0.999, "num_steps": 5000, "info_categories": 0}
+
+# The default before InfoGAN's code (issue 16's second stop): the tanh and the live
+# generator's statistics replaced, evaluation samples by discriminator rejection.
+PREVIOUS_DEFAULT = {"g_output": "linear", "ema_batch_stats": "own", "drs_keep": 0.25}
 
 # (row name, what it changes, overrides on RECIPE); "default" is the config file itself.
 ROWS = [
@@ -59,6 +63,13 @@ ROWS = [
     ("D lr 5e-5", "D learns 4x slower than G", {"optimizer.d_learning_rate": 5e-5}),
     ("lr 4e-4", "G and D learn 2x faster",
      {"optimizer.g_learning_rate": 4e-4, "optimizer.d_learning_rate": 4e-4}),
+    ("previous default", "linear output, the EMA's own statistics, DRS keeping 0.25",
+     PREVIOUS_DEFAULT),
+    ("previous default + DiffAugment translation", "D sees shifted images (D overfits)",
+     {**PREVIOUS_DEFAULT, "diff_augment": "translation"}),
+    ("previous default + DiffAugment translation+cutout",
+     "... and with a half-side square cut out",
+     {**PREVIOUS_DEFAULT, "diff_augment": "translation,cutout"}),
     ("default", "experiments/configs/dcgan.py as it is", None),
 ]
 # Fields that change how a trained run is sampled, not how it trains: rows differing only
@@ -68,12 +79,20 @@ SAMPLING_FIELDS = ("drs_keep",)
 SAMPLING_ROWS = [
     ("default without DRS", "the default's generator without rejection sampling", "default",
      {"drs_keep": 1.0}),
-    ("default with DRS 0.5", "the default's runs, half of G's samples kept by D", "default",
+    ("default with DRS 0.25", "the default's runs, a quarter of G's samples kept by D",
+     "default", {"drs_keep": 0.25}),
+    ("previous default without DRS", "its generator's own samples", "previous default",
+     {"drs_keep": 1.0}),
+    ("previous default with DRS 0.5", "half of G's samples kept by D", "previous default",
      {"drs_keep": 0.5}),
+    ("previous default + DiffAugment translation without DRS", "G's own samples",
+     "previous default + DiffAugment translation", {"drs_keep": 1.0}),
+    ("previous default + DiffAugment translation+cutout without DRS", "G's own samples",
+     "previous default + DiffAugment translation+cutout", {"drs_keep": 1.0}),
 ]
 ROW_NAMES = tuple(name for name, _, _ in ROWS) + tuple(name for name, *_ in SAMPLING_ROWS)
-METRICS = (("fcd", "FCD"), ("precision", "precision"), ("recall", "recall"),
-           ("density", "density"), ("coverage", "coverage"))
+METRICS = (("fcd", "FCD"), ("fcd_300", "FCD, 300 samples"), ("precision", "precision"),
+           ("recall", "recall"), ("density", "density"), ("coverage", "coverage"))
 
 
 def define_flags():
@@ -132,6 +151,10 @@ def measure(workdir: str, num_samples: int, log=print, sampling: dict | None = N
   ctx = evaluate.Context(workdir, config, state,
                          evaluate.Options(num_samples=num_samples, log=log))
   scores = {**evaluate.classifier_section(ctx), **evaluate.nearest_neighbours_section(ctx)}
+  # FCD falls with the sample count: the first 300 samples are scored as the 300 test
+  # images of the baseline are.
+  scores["fcd_300"] = scores["fcd_at_test_size"]
+  scores["fcd_300_real_baseline"] = scores["fcd_real_baseline"]
   return {"step": ctx.step, **{k: scores[k] for k, _ in METRICS},
           **{f"real_{k}": scores[f"{k}_real_baseline"] for k, _ in METRICS},
           "num_real": len(ctx.real("test")[0])}

@@ -108,6 +108,8 @@ def shrink(config, data_dir: str = "", **overrides):
       c[name] = value
   if c.get("model") == "dcgan":
     c.resolution = 16  # The smallest DCGAN: larger ones only cost compile time.
+  if c.get("info_categories"):
+    c.info_categories = 4  # The digits default's InfoGAN code, within the shrunk z.
   for k, v in overrides.items():
     setattr(c, k, v)
   return c

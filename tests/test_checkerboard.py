@@ -142,6 +142,7 @@ def test_benchmark_configs_need_no_training():
     assert (c.upsample, c.seed, c.num_steps, c.dataset) == (upsample, 2, 10, "digits")
     assert c.checkpoint_every == c.sample_every == 10
   assert bench.config_of("resize", 0).num_steps == 5000  # The config's.
+  assert bench.config_of("resize", 0).info_categories == 0  # As the README's runs.
   with pytest.raises(ValueError, match="upsampling"):
     bench.config_of("bilinear", 0)
 

@@ -29,18 +29,20 @@ def test_every_row_is_the_recipe_plus_its_own_overrides_and_default_is_the_confi
 
 
 def test_the_table_gives_mean_and_spread_per_row_and_the_real_images_last():
-  run = lambda fcd, **extra: {"fcd": fcd, "precision": 0.5, "recall": 0.8, "density": 0.3,
-                              "coverage": 0.4, "real_fcd": 12.9, "real_precision": 0.89,
+  run = lambda fcd, **extra: {"fcd": fcd, "fcd_300": 20.0, "precision": 0.5, "recall": 0.8,
+                              "density": 0.3, "coverage": 0.4, "real_fcd": 12.9,
+                              "real_fcd_300": 12.9, "real_precision": 0.89,
                               "real_recall": 0.9, "real_density": 0.93,
                               "real_coverage": 0.57, "num_real": 300, **extra}
   text = bench.table({"recipe": [run(40.0, train_s=300.0), run(50.0, train_s=320.0)],
                       "default": [run(30.0)]})
   lines = text.splitlines()
-  assert lines[0].startswith("| run | seeds | FCD | precision")
-  assert lines[2] == "| recipe | 2 | 45.00 ± 5.00 | 0.50 ± 0.00 | 0.80 ± 0.00 | " \
-                     "0.30 ± 0.00 | 0.40 ± 0.00 | 310 |"
-  assert lines[3] == "| default | 1 | 30.00 | 0.50 | 0.80 | 0.30 | 0.40 | - |"
-  assert lines[4] == "| real test images (300) | - | 12.90 | 0.89 | 0.90 | 0.93 | 0.57 | - |"
+  assert lines[0].startswith("| run | seeds | FCD | FCD, 300 samples | precision")
+  assert lines[2] == "| recipe | 2 | 45.00 ± 5.00 | 20.00 ± 0.00 | 0.50 ± 0.00 | " \
+                     "0.80 ± 0.00 | 0.30 ± 0.00 | 0.40 ± 0.00 | 310 |"
+  assert lines[3] == "| default | 1 | 30.00 | 20.00 | 0.50 | 0.80 | 0.30 | 0.40 | - |"
+  assert lines[4] == "| real test images (300) | - | 12.90 | 12.90 | 0.89 | 0.90 | 0.93 | " \
+                     "0.57 | - |"
 
 
 def test_a_sampling_row_shares_its_training_rows_runs_and_differs_only_in_sampling():

@@ -31,6 +31,7 @@ def run(tmp_path_factory):
   c.data_dir = str(root / "tfds")
   c.resolution = 16  # The classifier below is trained at 16x16 too.
   c.width, c.latent_dim, c.batch_size, c.num_sample_images = 4, 8, 8, 4
+  c.info_categories = 4  # The default's InfoGAN code, within the shrunk z.
   c.num_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 4, 4
   workdir = str(root / "dcgan")
   train.train_and_evaluate(c, workdir)

@@ -115,6 +115,7 @@ def test_the_readme_command_trains_a_dcgan_on_a_folder_of_pngs(digit_pngs, tmp_p
   r = run_module("experiments.dcgan", "--config=experiments/configs/dcgan.py",
                  f"--config.dataset={digit_pngs}", "--config.channels=1",
                  "--config.resolution=16", "--config.width=4", "--config.latent_dim=8",
+                 "--config.info_categories=4",
                  "--config.batch_size=8", "--config.num_steps=2", "--config.log_every=1",
                  "--config.num_sample_images=4", f"--workdir={workdir}")
   assert r.returncode == 0, r.stderr[-3000:]

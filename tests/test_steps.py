@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_dcgan(**overrides):
   c = dcgan.get_config()
   c.width, c.latent_dim, c.batch_size, c.resolution = 4, 8, 8, 16
+  c.info_categories = 4  # The default's InfoGAN code, within the shrunk z.
   for k, v in overrides.items():
     setattr(c, k, v)
   return c
@@ -242,6 +243,7 @@ SHARDED = textwrap.dedent("""
     from ganjax import parallel, train
     from experiments.configs import dcgan
     c = dcgan.get_config(); c.width, c.latent_dim, c.batch_size, c.resolution = 4, 8, 8, 16
+    c.info_categories = 4
     assert len(jax.devices()) == 4
     rng = np.random.default_rng(0)
     batches = [{{"image": rng.uniform(-1, 1, (1, 8, 16, 16, 1)).astype(np.float32)}}
@@ -291,3 +293,50 @@ def test_critic_loop_convolutions_take_the_library_path(objective):
   forms = collections.Counter(re.findall(r" convolution\(.*?dim_labels=([^,\s]+)",
                                          hlo.as_text()))
   assert forms and set(forms) == {"b01f_01io->b01f"}, forms
+
+
+def test_infogan_code_steers_g_q_reads_it_and_both_losses_add_it():
+  from ganjax.families import gan as gan_family
+  from ganjax.models.dcgan import info_code_of
+  c = tiny_dcgan(info_categories=4, info_weight=2.0)
+  c.optimizer.g_learning_rate = c.optimizer.d_learning_rate = 2e-3  # Learns in a few steps.
+  state = train.create_state(c, jax.random.key(0))
+  g, d = state.generator, state.discriminator
+  z = steps.sample_latent(jax.random.key(1), 8, c.latent_dim)
+  # c = argmax of z's first K coordinates: uniform, and G(z) is G(z, c(z)).
+  codes = np.asarray(info_code_of(steps.sample_latent(jax.random.key(2), 4000, 8), 4))
+  np.testing.assert_allclose(np.bincount(codes, minlength=4) / 4000, 0.25, atol=0.03)
+  x = g.apply_fn(g.variables(), z, train=False)
+  np.testing.assert_array_equal(
+      x, g.apply_fn(g.variables(), z, train=False, info_code=info_code_of(z, 4)))
+  other = g.apply_fn(g.variables(), z, train=False, info_code=(info_code_of(z, 4) + 1) % 4)
+  assert float(jnp.max(jnp.abs(x - other))) > 0
+  # Q is a head of D (its params D's); without the switch D has none (checkpoints unchanged).
+  assert d.params["info"]["kernel"].shape[-1] == 4
+  off = train.create_state(tiny_dcgan(), jax.random.key(0))
+  assert "info" not in off.discriminator.params
+  # Each side's loss is the plain loss plus weight x CE(Q(G(z)), c).
+  code = info_code_of(z, 4)
+  _, sown = d.apply_fn(d.variables(), x, train=True, mutable=["intermediates", "batch_stats"])
+  ce = losses.auxiliary_classifier_loss(sown["intermediates"]["info_logits"][0], code)
+  plain_d = steps.adversarial_d_loss(losses.minimax_discriminator_loss)
+  mb, kw, key = {"image": _batch(c)["image"][0]}, {"info_code": code}, jax.random.key(3)
+  plain, _ = plain_d(d.params, d, mb, x, kw, key)
+  with_info, (_, m) = gan_family.with_info_d_loss(plain_d, 2.0)(d.params, d, mb, x, kw, key)
+  np.testing.assert_allclose(with_info, plain + 2.0 * ce, rtol=1e-5)
+  plain_g = steps.adversarial_g_loss(losses.modified_generator_loss)
+  with_info, _ = gan_family.with_info_g_loss(plain_g, 2.0)(x, d, mb, kw, key)
+  np.testing.assert_allclose(with_info, plain_g(x, d, mb, kw, key)[0] + 2.0 * ce, rtol=1e-5)
+  # Trained, Q learns to name the code G was given.
+  step = jax.jit(train.build_step(c))
+  batch = _batch(c)
+  first = None
+  for i in range(40):
+    state, m = step(state, batch, jax.random.key(10 + i))
+    first = float(m["d_info_loss"]) if first is None else first
+  assert float(m["d_info_loss"]) < 0.5 * first, (first, float(m["d_info_loss"]))
+  for bad, match in [({"info_categories": 9}, "info_categories must be 0"),
+                     ({"info_categories": 1}, "info_categories must be 0"),
+                     ({"objective": "r1", "d_normalization": "none"}, "needs model dcgan")]:
+    with pytest.raises(train.ConfigError, match=match):
+      train.check_config(tiny_dcgan(**{"info_categories": 4, **bad}))

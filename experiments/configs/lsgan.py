@@ -24,5 +24,6 @@ def get_config(arg=None):
   c.loss = "least_squares"
   c.least_squares_labels = (0.0, 1.0, 1.0)
   c.drs_keep = 1.0  # Rejection sampling reads a logistic D's logit: this D has none.
+  c.info_categories = 0  # The paper's networks: no InfoGAN code (the DCGAN default's).
   # The paper trains with Adam 2e-4, beta1 0.5: DCGAN's settings, kept.
   return c

@@ -23,6 +23,7 @@ def get_config(arg=None):
   c.objective = "weight_clipping"
   c.loss = "wasserstein"
   c.drs_keep = 1.0  # Rejection sampling reads a logistic D's logit: this D has none.
+  c.info_categories = 0  # The paper's networks: no InfoGAN code (the DCGAN default's).
   c.weight_clip = 0.01
   c.d_steps = 5
   c.optimizer.name = "rmsprop"

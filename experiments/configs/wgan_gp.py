@@ -23,6 +23,7 @@ def get_config(arg=None):
   c.objective = "gradient_penalty"
   c.loss = "wasserstein"
   c.drs_keep = 1.0  # Rejection sampling reads a logistic D's logit: this D has none.
+  c.info_categories = 0  # The paper's networks: no InfoGAN code (the DCGAN default's).
   c.gp_weight = 10.0
   c.d_steps = 5
   c.d_normalization = "layer"

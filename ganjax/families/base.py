@@ -338,7 +338,8 @@ def image_generator(config, *, output_shape=None, output_activation: str = "tanh
   if config.model == "dcgan":
     return DCGANGenerator(resolution=config.resolution, channels=config.channels,
                           width=config.width, upsample=config.upsample,
-                          output=config.g_output)
+                          output=config.g_output,
+                          info_categories=config.get("info_categories", 0))
   return MLPGenerator(output_shape=output_shape or image_shape(config),
                       hidden=tuple(config.hidden), output_activation=output_activation)
 

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from ganjax import augment, losses, steps
 from ganjax.config import ConfigError
 from ganjax.families import base
-from ganjax.models.dcgan import DCGANDiscriminator
+from ganjax.models.dcgan import DCGANDiscriminator, info_code_of
 from ganjax.models.mlp import MLPDiscriminator
 from ganjax.state import GANState, create_gan_state
 
@@ -130,12 +130,58 @@ def _critic(apply_fn, policy: str, key, draw: int):
   return lambda v, x: apply_fn(v, augment.diff_augment(view_key, x, policy), train=False)
 
 
+# --------------------------------------------------------------------------- InfoGAN
+# Chen et al. 2016: a categorical code c, here c = argmax of z's first K coordinates
+# (models.dcgan.info_code_of), and a head Q on D's features that must recover c from G(z, c).
+# D (with Q) and G both minimise lambda CE(Q(G(z, c)), c), a lower bound of -I(c; G(z, c)).
+
+
+def info_inputs(latent_dim: int, categories: int):
+  """The loop's `generator_inputs`: z ~ N(0, I) and its code c, passed to G."""
+
+  def inputs(key, minibatch):
+    z = steps.sample_latent(key, steps.batch_size_of(minibatch), latent_dim)
+    return z, {"info_code": info_code_of(z, categories)}
+
+  return inputs
+
+
+def info_loss(d, params, fake, code):
+  """CE(Q(fake), code): Q's logits are D's sown `intermediates/info_logits`."""
+  mutable = ["intermediates"] + (["batch_stats"] if d.batch_stats else [])
+  _, state = d.apply_fn(d.variables(params), fake, train=True, mutable=mutable)
+  (logits,) = state["intermediates"]["info_logits"]
+  return losses.auxiliary_classifier_loss(logits, code)
+
+
+def with_info_d_loss(d_loss, weight: float):
+  """The loop's d_loss plus weight * CE(Q(G(z, c)), c), Q's params being D's."""
+
+  def loss(params, d, minibatch, fake, gen_kwargs, key):
+    value, (stats, metrics) = d_loss(params, d, minibatch, fake, gen_kwargs, key)
+    ce = info_loss(d, params, fake, gen_kwargs["info_code"])
+    return value + weight * ce, (stats, {**metrics, "d_info_loss": ce})
+
+  return loss
+
+
+def with_info_g_loss(g_loss, weight: float):
+  """The loop's g_loss plus weight * CE(Q(G(z, c)), c)."""
+
+  def loss(fake, d, minibatch, gen_kwargs, key):
+    value, metrics = g_loss(fake, d, minibatch, gen_kwargs, key)
+    ce = info_loss(d, d.params, fake, gen_kwargs["info_code"])
+    return value + weight * ce, {**metrics, "g_info_loss": ce}
+
+  return loss
+
+
 # --------------------------------------------------------------------------- steps
 
 
 def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_fn: LossFn,
                      latent_dim: int, ema_decay: float | None = None, diff_augment: str = "",
-                     top_k=None):
+                     top_k=None, info=None):
   """Alternating GAN training with any (generator, discriminator) loss pair.
 
   For d_steps = batch['image'].shape[0]: d_steps updates of D on
@@ -155,10 +201,15 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
   Returns:
     (new state, metrics): losses and mean logits of the last D update.
   """
-  return steps.alternate(state, batch, rng, generator_inputs=steps.latent_inputs(latent_dim),
-                         d_loss=augmented_d_loss(d_loss_fn, diff_augment),
-                         g_loss=augmented_g_loss(g_loss_fn, diff_augment, top_k),
-                         ema_decay=ema_decay)
+  d_loss = augmented_d_loss(d_loss_fn, diff_augment)
+  g_loss = augmented_g_loss(g_loss_fn, diff_augment, top_k)
+  inputs = steps.latent_inputs(latent_dim)
+  if info is not None:
+    categories, weight = info
+    inputs = info_inputs(latent_dim, categories)
+    d_loss, g_loss = with_info_d_loss(d_loss, weight), with_info_g_loss(g_loss, weight)
+  return steps.alternate(state, batch, rng, generator_inputs=inputs, d_loss=d_loss,
+                         g_loss=g_loss, ema_decay=ema_decay)
 
 
 def clip_params(params, clip: float):
@@ -285,7 +336,9 @@ def feature_matching_step(state: GANState, batch, rng, *, d_loss_fn: LossFn,
 
 
 def _adversarial(config, g_loss_fn, d_loss_fn):
-  return functools.partial(adversarial_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn)
+  info = (config.info_categories, config.info_weight) if config.info_categories else None
+  return functools.partial(adversarial_step, g_loss_fn=g_loss_fn, d_loss_fn=d_loss_fn,
+                           info=info)
 
 
 def _weight_clipping(config, g_loss_fn, d_loss_fn):
@@ -365,6 +418,8 @@ class GAN(base.Family):
                                     # of G's samples kept (ganjax.rejection); 1 = off
         drs_calibration_steps=0,    # DRS: D's extra updates against the sampling G, G fixed
         drs_calibration_lr=3e-4,    # DRS: Adam's learning rate of those updates
+        info_categories=0,          # InfoGAN: a categorical code of K values in z; 0 = off
+        info_weight=1.0,            # InfoGAN: lambda of the code's cross-entropy
     )
 
   def check_config(self, config):
@@ -392,6 +447,13 @@ class GAN(base.Family):
       raise ConfigError("top_k ranks G's samples by D's score; feature matching's G loss "
                         "has none: set top_k=1")
     check_drs_config(config)
+    if config.info_categories:
+      if not 2 <= config.info_categories <= config.latent_dim:
+        raise ConfigError(f"info_categories must be 0 (off) or in [2, latent_dim="
+                          f"{config.latent_dim}], got {config.info_categories}")
+      if config.model != "dcgan" or config.objective != "adversarial":
+        raise ConfigError("info_categories (InfoGAN's code) needs model dcgan and objective "
+                          f"adversarial, got {config.model!r} and {config.objective!r}")
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):
@@ -418,7 +480,8 @@ class GAN(base.Family):
     if config.model == "dcgan":
       return (base.image_generator(config),
               DCGANDiscriminator(resolution=config.resolution, width=config.width,
-                                 normalization=config.d_normalization, **remedies))
+                                 normalization=config.d_normalization,
+                                 info_categories=config.info_categories, **remedies))
     return self.mlp_generator(config), MLPDiscriminator(hidden=tuple(config.hidden), **remedies)
 
   def mlp_generator(self, config):

@@ -50,6 +50,16 @@ def num_stages(resolution: int) -> int:
   return int(math.log2(resolution)) - 2
 
 
+def info_code_of(z, categories: int):
+  """c = argmax of z's first `categories` coordinates, int32 (B,).
+
+  Uniform over the categories for z ~ N(0, I), and a function of z: a generator with a
+  categorical code (InfoGAN) still maps z alone to an image, so every sampler, latent tool
+  and rejection sampler keeps its z -> x interface.
+  """
+  return jnp.argmax(z[:, :categories], axis=-1).astype(jnp.int32)
+
+
 def batch_norm(train: bool):
   # PyTorch's momentum 0.1 is flax's 0.9 (flax weighs the old average).
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
@@ -75,6 +85,7 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   upsample: str = "transposed"
   output: str = "tanh"
+  info_categories: int = 0
 
   def _up(self, features: int):
     if self.upsample == "transposed":
@@ -84,8 +95,12 @@ class DCGANGenerator(nn.Module):
     raise ValueError(f"upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, train: bool = True, info_code=None):
     n = num_stages(self.resolution)
+    if self.info_categories:
+      k = self.info_categories
+      code = info_code_of(z, k) if info_code is None else info_code
+      z = jnp.concatenate([z, jax.nn.one_hot(code, k, dtype=z.dtype)], axis=-1)
     x = z.reshape((z.shape[0], 1, 1, z.shape[-1]))
     # 1x1 -> 4x4: a 4x4 transposed convolution, i.e. a dense layer to a 4x4 map.
     x = nn.ConvTranspose(self.width * 2 ** (n - 1), (4, 4), padding="VALID",
@@ -126,6 +141,7 @@ class DCGANDiscriminator(nn.Module):
   minibatch_kernels: int = 0
   minibatch_kernel_dim: int = 5
   spectral_norm: bool = False
+  info_categories: int = 0
 
   def _norm(self, train: bool):
     if self.normalization == "batch":
@@ -156,6 +172,10 @@ class DCGANDiscriminator(nn.Module):
       if i > 0:  # DiscoGAN's feature matching reads every normalised layer.
         self.sow("intermediates", f"layer{i}", x)
     self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
+    if self.info_categories:  # InfoGAN's Q head: the categorical code's logits.
+      q = nn.Dense(self.info_categories, kernel_init=conv_init, name="info")(
+          x.reshape((x.shape[0], -1)))
+      self.sow("intermediates", "info_logits", q)
     if self.minibatch_kernels:
       x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
       return layers.spectral(nn.Dense(1, use_bias=False, kernel_init=conv_init),
