@@ -313,19 +313,24 @@ def test_infogan_code_steers_g_q_reads_it_and_both_losses_add_it():
   assert float(jnp.max(jnp.abs(x - other))) > 0
   # Q is a head of D (its params D's); without the switch D has none (checkpoints unchanged).
   assert d.params["info"]["kernel"].shape[-1] == 4
-  off = train.create_state(tiny_dcgan(), jax.random.key(0))
+  off = train.create_state(tiny_dcgan(info_categories=0), jax.random.key(0))
   assert "info" not in off.discriminator.params
-  # Each side's loss is the plain loss plus weight x CE(Q(G(z)), c).
+  # Each side's loss is the plain loss plus weight x CE(Q(G(z)), c), Q reading D's pass
+  # over the generated batch: the statistics are those of the plain loss.
   code = info_code_of(z, 4)
   _, sown = d.apply_fn(d.variables(), x, train=True, mutable=["intermediates", "batch_stats"])
   ce = losses.auxiliary_classifier_loss(sown["intermediates"]["info_logits"][0], code)
+  assert float(ce) > 0
   plain_d = steps.adversarial_d_loss(losses.minimax_discriminator_loss)
   mb, kw, key = {"image": _batch(c)["image"][0]}, {"info_code": code}, jax.random.key(3)
-  plain, _ = plain_d(d.params, d, mb, x, kw, key)
-  with_info, (_, m) = gan_family.with_info_d_loss(plain_d, 2.0)(d.params, d, mb, x, kw, key)
+  plain, (plain_stats, _) = plain_d(d.params, d, mb, x, kw, key)
+  with_info, (stats, m) = gan_family.info_d_loss(losses.minimax_discriminator_loss, 2.0)(
+      d.params, d, mb, x, kw, key)
   np.testing.assert_allclose(with_info, plain + 2.0 * ce, rtol=1e-5)
+  np.testing.assert_allclose(m["d_info_loss"], ce, rtol=1e-5)
+  jax.tree.map(np.testing.assert_array_equal, stats, plain_stats)
   plain_g = steps.adversarial_g_loss(losses.modified_generator_loss)
-  with_info, _ = gan_family.with_info_g_loss(plain_g, 2.0)(x, d, mb, kw, key)
+  with_info, _ = gan_family.info_g_loss(losses.modified_generator_loss, 2.0)(x, d, mb, kw, key)
   np.testing.assert_allclose(with_info, plain_g(x, d, mb, kw, key)[0] + 2.0 * ce, rtol=1e-5)
   # Trained, Q learns to name the code G was given.
   step = jax.jit(train.build_step(c))
@@ -337,6 +342,8 @@ def test_infogan_code_steers_g_q_reads_it_and_both_losses_add_it():
   assert float(m["d_info_loss"]) < 0.5 * first, (first, float(m["d_info_loss"]))
   for bad, match in [({"info_categories": 9}, "info_categories must be 0"),
                      ({"info_categories": 1}, "info_categories must be 0"),
-                     ({"objective": "r1", "d_normalization": "none"}, "needs model dcgan")]:
+                     ({"objective": "r1", "d_normalization": "none"}, "needs model dcgan"),
+                     ({"diff_augment": "translation"}, "trains on plain images"),
+                     ({"top_k": 0.5}, "trains on plain images")]:
     with pytest.raises(train.ConfigError, match=match):
       train.check_config(tiny_dcgan(**{"info_categories": 4, **bad}))

@@ -146,34 +146,43 @@ def info_inputs(latent_dim: int, categories: int):
   return inputs
 
 
-def info_loss(d, params, fake, code):
-  """CE(Q(fake), code): Q's logits are D's sown `intermediates/info_logits`."""
-  mutable = ["intermediates"] + (["batch_stats"] if d.batch_stats else [])
-  _, state = d.apply_fn(d.variables(params), fake, train=True, mutable=mutable)
-  (logits,) = state["intermediates"]["info_logits"]
-  return losses.auxiliary_classifier_loss(logits, code)
+def apply_with_info(d, params, x, batch_stats=None):
+  """(D's logits, Q's logits, new batch_stats): one pass of D in train mode, Q's logits
+  read from its sown `intermediates/info_logits`."""
+  batch_stats = d.batch_stats if batch_stats is None else batch_stats
+  variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
+  mutable = ["intermediates"] + (["batch_stats"] if batch_stats else [])
+  logits, state = d.apply_fn(variables, x, train=True, mutable=mutable)
+  (q_logits,) = state["intermediates"]["info_logits"]
+  return logits, q_logits, state.get("batch_stats", batch_stats)
 
 
-def with_info_d_loss(d_loss, weight: float):
-  """The loop's d_loss plus weight * CE(Q(G(z, c)), c), Q's params being D's."""
+def info_d_loss(d_loss_fn: LossFn, weight: float):
+  """The loop's d_loss: d_loss_fn(D(x), D(G(z, c))) + weight * CE(Q(G(z, c)), c), Q's
+  params being D's; Q reads the same pass of D over G's batch as D's loss does."""
 
-  def loss(params, d, minibatch, fake, gen_kwargs, key):
-    value, (stats, metrics) = d_loss(params, d, minibatch, fake, gen_kwargs, key)
-    ce = info_loss(d, params, fake, gen_kwargs["info_code"])
-    return value + weight * ce, (stats, {**metrics, "d_info_loss": ce})
+  def d_loss(params, d, minibatch, fake, gen_kwargs, key):
+    del key
+    real_logits, stats = steps.apply_train(d, params, minibatch["image"])
+    fake_logits, q_logits, stats = apply_with_info(d, params, fake, stats)
+    ce = losses.auxiliary_classifier_loss(q_logits, gen_kwargs["info_code"])
+    return d_loss_fn(real_logits, fake_logits) + weight * ce, (stats, {
+        "d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits),
+        "d_info_loss": ce})
 
-  return loss
+  return d_loss
 
 
-def with_info_g_loss(g_loss, weight: float):
-  """The loop's g_loss plus weight * CE(Q(G(z, c)), c)."""
+def info_g_loss(g_loss_fn: LossFn, weight: float):
+  """The loop's g_loss: g_loss_fn(D(G(z, c))) + weight * CE(Q(G(z, c)), c), one pass of D."""
 
-  def loss(fake, d, minibatch, gen_kwargs, key):
-    value, metrics = g_loss(fake, d, minibatch, gen_kwargs, key)
-    ce = info_loss(d, d.params, fake, gen_kwargs["info_code"])
-    return value + weight * ce, {**metrics, "g_info_loss": ce}
+  def g_loss(fake, d, minibatch, gen_kwargs, key):
+    del minibatch, key
+    logits, q_logits, _ = apply_with_info(d, d.params, fake)
+    ce = losses.auxiliary_classifier_loss(q_logits, gen_kwargs["info_code"])
+    return g_loss_fn(logits) + weight * ce, {"g_info_loss": ce}
 
-  return loss
+  return g_loss
 
 
 # --------------------------------------------------------------------------- steps
@@ -197,6 +206,8 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
     latent_dim: size of z.
     ema_decay: the generator EMA's decay (used when the state keeps an EMA).
     diff_augment: a DiffAugment policy (ganjax.augment); "" = D sees plain images.
+    top_k: (final share, decay) of top-k training (`top_k_g_loss`); None = off.
+    info: (K, lambda) of InfoGAN's code (`info_d_loss`, `info_g_loss`); None = off.
 
   Returns:
     (new state, metrics): losses and mean logits of the last D update.
@@ -204,10 +215,10 @@ def adversarial_step(state: GANState, batch, rng, *, g_loss_fn: LossFn, d_loss_f
   d_loss = augmented_d_loss(d_loss_fn, diff_augment)
   g_loss = augmented_g_loss(g_loss_fn, diff_augment, top_k)
   inputs = steps.latent_inputs(latent_dim)
-  if info is not None:
+  if info is not None:  # On plain images, every sample (check_config).
     categories, weight = info
     inputs = info_inputs(latent_dim, categories)
-    d_loss, g_loss = with_info_d_loss(d_loss, weight), with_info_g_loss(g_loss, weight)
+    d_loss, g_loss = info_d_loss(d_loss_fn, weight), info_g_loss(g_loss_fn, weight)
   return steps.alternate(state, batch, rng, generator_inputs=inputs, d_loss=d_loss,
                          g_loss=g_loss, ema_decay=ema_decay)
 
@@ -454,6 +465,9 @@ class GAN(base.Family):
       if config.model != "dcgan" or config.objective != "adversarial":
         raise ConfigError("info_categories (InfoGAN's code) needs model dcgan and objective "
                           f"adversarial, got {config.model!r} and {config.objective!r}")
+      if config.diff_augment or config.top_k < 1:
+        raise ConfigError("info_categories (InfoGAN's code) trains on plain images and every "
+                          "sample: set diff_augment='' and top_k=1")
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):
