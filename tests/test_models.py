@@ -139,7 +139,7 @@ def test_spectral_norm_bounds_every_kernel_of_the_discriminator(model):
   from experiments.configs import dcgan as dcgan_config
   c = dcgan_config.get_config()
   c.model, c.resolution, c.width, c.hidden, c.batch_size = model, 16, 4, (16,), 8
-  c.d_normalization = "none"
+  c.d_normalization, c.info_categories = "none", 0
   off = train.create_state(c, jax.random.key(0)).discriminator
   c.spectral_norm = True
   state = train.create_state(c, jax.random.key(0))

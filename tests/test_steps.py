@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_dcgan(**overrides):
   c = dcgan.get_config()
   c.width, c.latent_dim, c.batch_size, c.resolution = 4, 8, 8, 16
-  c.info_categories = 4  # The default's InfoGAN code, within the shrunk z.
+  c.info_categories = 0  # The plain DCGAN step (InfoGAN's code has a test of its own).
   for k, v in overrides.items():
     setattr(c, k, v)
   return c
@@ -315,6 +315,9 @@ def test_infogan_code_steers_g_q_reads_it_and_both_losses_add_it():
   assert d.params["info"]["kernel"].shape[-1] == 4
   off = train.create_state(tiny_dcgan(info_categories=0), jax.random.key(0))
   assert "info" not in off.discriminator.params
+  from conftest import spectral_kernels  # Spectral norm covers Q's kernel too.
+  sn = train.create_state(tiny_dcgan(info_categories=4, spectral_norm=True), jax.random.key(0))
+  assert ("info", "kernel") in spectral_kernels(sn.discriminator)
   # Each side's loss is the plain loss plus weight x CE(Q(G(z)), c), Q reading D's pass
   # over the generated batch: the statistics are those of the plain loss.
   code = info_code_of(z, 4)
@@ -343,7 +346,8 @@ def test_infogan_code_steers_g_q_reads_it_and_both_losses_add_it():
   for bad, match in [({"info_categories": 9}, "info_categories must be 0"),
                      ({"info_categories": 1}, "info_categories must be 0"),
                      ({"objective": "r1", "d_normalization": "none"}, "needs model dcgan"),
-                     ({"diff_augment": "translation"}, "trains on plain images"),
-                     ({"top_k": 0.5}, "trains on plain images")]:
+                     ({"diff_augment": "translation"}, "each plain sample"),
+                     ({"top_k": 0.5}, "each plain sample"),
+                     ({"pack": 2, "drs_keep": 1.0}, "each plain sample")]:
     with pytest.raises(train.ConfigError, match=match):
       train.check_config(tiny_dcgan(**{"info_categories": 4, **bad}))

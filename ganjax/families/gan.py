@@ -465,9 +465,9 @@ class GAN(base.Family):
       if config.model != "dcgan" or config.objective != "adversarial":
         raise ConfigError("info_categories (InfoGAN's code) needs model dcgan and objective "
                           f"adversarial, got {config.model!r} and {config.objective!r}")
-      if config.diff_augment or config.top_k < 1:
-        raise ConfigError("info_categories (InfoGAN's code) trains on plain images and every "
-                          "sample: set diff_augment='' and top_k=1")
+      if config.diff_augment or config.top_k < 1 or config.pack > 1:
+        raise ConfigError("info_categories (InfoGAN's code) names the code of each plain "
+                          "sample: set diff_augment='', top_k=1 and pack=1")
     if config.objective == "weight_clipping" and not config.weight_clip > 0:
       raise ConfigError(f"weight_clip must be > 0, got {config.weight_clip}")
     if config.objective == "r1" and not (config.r1_gamma > 0 and config.r1_interval >= 1):

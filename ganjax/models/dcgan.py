@@ -78,6 +78,9 @@ class DCGANGenerator(nn.Module):
   `output` is "tanh" (the paper) or "linear": no squashing while training, so a pixel
   reaches the data's exact -1 and 1 (which tanh only approaches), and D's loss keeps the
   values in range; in inference mode (train=False) the image is clipped to [-1, 1].
+
+  `info_categories` K > 0 gives G InfoGAN's categorical code (Chen et al. 2016): one-hot(c)
+  joins z, c = `info_code` (training passes the code it drew) or else info_code_of(z, K).
   """
 
   resolution: int = 64
@@ -130,7 +133,8 @@ class DCGANDiscriminator(nn.Module):
   (Salimans et al. 2016) to the last features, and a dense layer replaces the
   last 4x4 convolution (the same map on a 4x4 input) to read them. `spectral_norm`
   normalises every convolution's kernel by its largest singular value (Miyato et al.
-  2018).
+  2018). `info_categories` K > 0 adds InfoGAN's Q head, a dense layer from the last
+  features to K logits, sown as `intermediates/info_logits` (the logit stays D's output).
   """
 
   resolution: int = 64
@@ -173,8 +177,8 @@ class DCGANDiscriminator(nn.Module):
         self.sow("intermediates", f"layer{i}", x)
     self.sow("intermediates", "features", x.reshape((x.shape[0], -1)))
     if self.info_categories:  # InfoGAN's Q head: the categorical code's logits.
-      q = nn.Dense(self.info_categories, kernel_init=conv_init, name="info")(
-          x.reshape((x.shape[0], -1)))
+      q = layers.spectral(nn.Dense(self.info_categories, kernel_init=conv_init, name="info"),
+                          self.spectral_norm, train)(x.reshape((x.shape[0], -1)))
       self.sow("intermediates", "info_logits", q)
     if self.minibatch_kernels:
       x = layers.MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_kernel_dim)(x)
