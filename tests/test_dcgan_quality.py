@@ -37,7 +37,7 @@ def test_the_table_gives_mean_and_spread_per_row_and_the_real_images_last():
   text = bench.table({"recipe": [run(40.0, train_s=300.0), run(50.0, train_s=320.0)],
                       "default": [run(30.0)]})
   lines = text.splitlines()
-  assert lines[0].startswith("| run | seeds | FCD | FCD, 300 samples | precision")
+  assert lines[0].startswith("| run | seeds | FCD | FCD, sets of 300 | precision")
   assert lines[2] == "| recipe | 2 | 45.00 ± 5.00 | 20.00 ± 0.00 | 0.50 ± 0.00 | " \
                      "0.80 ± 0.00 | 0.30 ± 0.00 | 0.40 ± 0.00 | 310 |"
   assert lines[3] == "| default | 1 | 30.00 | 20.00 | 0.50 | 0.80 | 0.30 | 0.40 | - |"
@@ -55,3 +55,15 @@ def test_a_sampling_row_shares_its_training_rows_runs_and_differs_only_in_sampli
     assert bench.config_of(name, seed=1)["drs_keep"] == sampling["drs_keep"]
   assert bench.trained_row("recipe") == "recipe"
   assert "," not in "".join(bench.ROW_NAMES)  # --rows splits at commas.
+
+
+def test_chunked_fcd_averages_the_fcd_of_disjoint_sets():
+  import numpy as np
+  from ganjax import metrics
+  rng = np.random.default_rng(0)
+  real, fake = rng.normal(size=(200, 3)), rng.normal(0.5, 1.0, size=(25, 3))
+  expected = np.mean([metrics.frechet_distance(real, fake[i:i + 10]) for i in (0, 10)])
+  assert bench.chunked_fcd(real, fake, 10) == pytest.approx(expected)  # 5 rows left out.
+  assert bench.chunked_fcd(real, fake, 10) > metrics.frechet_distance(real, fake)
+  with pytest.raises(ValueError, match="fewer than 30 samples: 25"):
+    bench.chunked_fcd(real, fake, 30)
