@@ -43,7 +43,11 @@ def test_writes_samples_metrics_checkpoints_and_config(trained):
   rows = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
   assert [r["step"] for r in rows] == [2, 4]
   for r in rows:
-    assert {"g_loss", "d_loss", "steps_per_sec"} <= set(r) and np.isfinite(r["g_loss"])
+    # The README's fields of the default DCGAN's metrics.jsonl (InfoGAN's code included).
+    assert set(r) == {"step", "d_loss", "g_loss", "d_real_logit", "d_fake_logit",
+                      "d_info_loss", "g_info_loss", "steps_per_sec", "g_learning_rate",
+                      "d_learning_rate"}, sorted(r)
+    assert np.isfinite(r["g_loss"])
     assert r["g_learning_rate"] == r["d_learning_rate"] == 2e-4
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                 if s.isdigit()) == [2, 4]
