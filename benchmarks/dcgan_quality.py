@@ -173,7 +173,7 @@ def measure(workdir: str, num_samples: int, log=print, sampling: dict | None = N
   scores["fcd_300_real_baseline"] = scores["fcd_real_baseline"]
   return {"step": ctx.step, **{k: scores[k] for k, _ in METRICS},
           **{f"real_{k}": scores[f"{k}_real_baseline"] for k, _ in METRICS},
-          "num_real": len(ctx.real("test")[0])}
+          "num_real": num_real}
 
 
 def _cell(values) -> str:
