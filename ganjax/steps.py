@@ -39,13 +39,24 @@ def sample_latent(rng, batch_size: int, latent_dim: int) -> jax.Array:
 
 def apply_train(net: NetState, params, x, batch_stats=None, **kwargs):
   """Applies a network in train mode; returns (output, new batch_stats)."""
+  out, stats, _ = apply_train_sown(net, params, x, batch_stats, **kwargs)
+  return out, stats
+
+
+def apply_train_sown(net: NetState, params, x, batch_stats=None, *, sown: bool = False,
+                     **kwargs):
+  """apply_train, also returning the values the network sowed into `intermediates`
+  ({} unless `sown`): (output, new batch_stats, intermediates)."""
   batch_stats = net.batch_stats if batch_stats is None else batch_stats
   variables = {"params": params}
+  mutable = ["intermediates"] if sown else []
   if batch_stats:
     variables["batch_stats"] = batch_stats
-    out, mutated = net.apply_fn(variables, x, train=True, mutable=["batch_stats"], **kwargs)
-    return out, mutated["batch_stats"]
-  return net.apply_fn(variables, x, train=True, **kwargs), batch_stats
+    mutable.append("batch_stats")
+  if not mutable:
+    return net.apply_fn(variables, x, train=True, **kwargs), batch_stats, {}
+  out, mutated = net.apply_fn(variables, x, train=True, mutable=mutable, **kwargs)
+  return out, mutated.get("batch_stats", batch_stats), mutated.get("intermediates", {})
 
 
 def generate(g: NetState, params, z, **kwargs):

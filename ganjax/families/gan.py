@@ -149,12 +149,9 @@ def info_inputs(latent_dim: int, categories: int):
 def apply_with_info(d, params, x, batch_stats=None):
   """(D's logits, Q's logits, new batch_stats): one pass of D in train mode, Q's logits
   read from its sown `intermediates/info_logits`."""
-  batch_stats = d.batch_stats if batch_stats is None else batch_stats
-  variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
-  mutable = ["intermediates"] + (["batch_stats"] if batch_stats else [])
-  logits, state = d.apply_fn(variables, x, train=True, mutable=mutable)
-  (q_logits,) = state["intermediates"]["info_logits"]
-  return logits, q_logits, state.get("batch_stats", batch_stats)
+  logits, stats, sown = steps.apply_train_sown(d, params, x, batch_stats, sown=True)
+  (q_logits,) = sown["info_logits"]
+  return logits, q_logits, stats
 
 
 def info_d_loss(d_loss_fn: LossFn, weight: float):
